@@ -1,0 +1,1 @@
+"""Simulators behind one gymnasium interface (tabletop suite, LIBERO, robosuite). No torch."""

@@ -1,0 +1,1 @@
+"""Robot side: policy client, wire protocol, ROS bridge, safety limits. No torch."""

@@ -1,0 +1,1 @@
+"""Policies: observation -> action chunk. VLA policies, scripted experts, chunk execution."""

@@ -1,0 +1,1 @@
+"""Thin entry points: benchmarks, demos, reproduction scripts."""

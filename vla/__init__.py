@@ -1,0 +1,1 @@
+"""The VLA model: backbone, action tokenizer, heads, training, checkpoints and the CLI."""
