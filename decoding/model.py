@@ -20,6 +20,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from .hf_compat import cache_kwarg, crop_cache, output_cache
+
 
 @runtime_checkable
 class CacheableModel(Protocol):
@@ -56,6 +58,7 @@ class HFModel:
     def __init__(self, model: torch.nn.Module, attention_mask: torch.Tensor | None = None) -> None:
         self.model = model
         self.attention_mask = attention_mask
+        self._cache_arg = cache_kwarg(model)
 
     def _mask_and_pos(self, start: int, length: int, device: torch.device) -> tuple[Any, Any]:
         if self.attention_mask is None:
@@ -78,8 +81,8 @@ class HFModel:
     def prefill(self, ids: torch.Tensor, keep: int) -> tuple[torch.Tensor, Any]:
         am, pos = self._mask_and_pos(0, ids.shape[1], ids.device)
         out = self.model(input_ids=ids, attention_mask=am, position_ids=pos, use_cache=True)
-        cache = out.past_key_values
-        cache.crop(keep)
+        cache = output_cache(out)
+        crop_cache(cache, keep)
         return out.logits, (cache, keep)
 
     @torch.no_grad()
@@ -88,6 +91,7 @@ class HFModel:
         am, pos = self._mask_and_pos(keep, tail_ids.shape[1], tail_ids.device)
         if pos is None:
             pos = torch.arange(keep, keep + tail_ids.shape[1], device=tail_ids.device).expand(tail_ids.shape[0], -1)
-        out = self.model(input_ids=tail_ids, attention_mask=am, position_ids=pos, past_key_values=kv, use_cache=True)
-        kv.crop(keep)
+        kw = {self._cache_arg: kv}
+        out = self.model(input_ids=tail_ids, attention_mask=am, position_ids=pos, use_cache=True, **kw)
+        crop_cache(kv, keep)
         return out.logits

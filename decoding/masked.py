@@ -1,0 +1,341 @@
+"""Masked-diffusion decoding: iterative unmasking composed from named pieces.
+
+``masked_decode(model, prompt_ids, gen_len, config, mask_id=...)`` fills ``gen_len`` masked
+positions after the prompt. Each refinement step runs the model once, proposes a token per
+position (argmax or sampling), scores it (:mod:`decoding.scores`), re-masks uncertain kept
+tokens (:mod:`decoding.remasking`) and commits confident masked ones
+(:mod:`decoding.commit_rules`), block by block (:mod:`decoding.blocks`) on a schedule
+(:mod:`decoding.schedules`). Rows of a batch are independent: each has its own random stream
+and may finish at a different step. With ``cache="prefix"`` (or ``"dual"``) and a model that
+implements :class:`decoding.model.CacheableModel`, each block starts with one full pass that
+caches everything before the block; the block's other steps run only the block (+ suffix).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import torch
+
+from .blocks import block_steps, next_block_end
+from .commit_rules import COMMIT_RULES
+from .learned_filter import features_from
+from .model import call_logits, supports_cache
+from .remasking import REMASK_RULES
+from .sampling import RowRNG, choose_tokens
+from .schedules import SCHEDULES, remaining
+from .scores import SCORES, add_gumbel, token_score
+from .stats import DecodeResult, DecodeStats, Timer
+from .step_context import StepContext, top_k_mask
+
+
+@dataclass
+class MaskedDecodeConfig:
+    """Every knob of the masked-diffusion decoder, each piece chosen by name."""
+
+    steps: int = 12
+    schedule: str = "cosine"  # linear | cosine
+    score: str = "prob"  # prob | margin | entropy | random
+    gumbel_temperature: float = 0.0  # tau of MaskGIT's annealed noise tau * (1 - t/T)
+    temperature: float = 0.0  # token choice: 0 = argmax
+    top_k: int = 0
+    top_p: float = 1.0
+    commit: str = "topk"  # topk | threshold | factor | learned | localleap | ccd
+    threshold: float = 0.9
+    factor: float = 1.0
+    learned_filter: Any = None  # path to a saved filter, or a CommitFilter
+    learned_threshold: float = 0.96
+    anchor_threshold: float = 0.9
+    relaxed_threshold: float = 0.7
+    radius: int = 2
+    ccd_adaptive: bool = True
+    ccd_buffer: int = 0  # 0: twice the schedule's budget
+    remask: str = "none"  # none | ddvla_code | ddvla_paper | remdm
+    remask_low: float = 0.1
+    remask_high: float = 0.5
+    remask_delta: float = 0.4
+    max_remasks: int = 2
+    remdm_schedule: str = "cap"  # cap | rescale | conf
+    remdm_eta: float = 0.05
+    block: str = "single"  # single | fixed | adaptive
+    block_size: int = 32
+    delimiter_ids: tuple[int, ...] = field(default_factory=tuple)
+    adaptive_delta: float = 0.3
+    adaptive_window: float = 0.25
+    cache: str = "prefix"  # none | prefix | dual (used only when the model supports it)
+
+    def __post_init__(self) -> None:
+        self.delimiter_ids = tuple(int(d) for d in self.delimiter_ids)
+        checks = {
+            "schedule": (self.schedule, SCHEDULES),
+            "score": (self.score, SCORES),
+            "commit": (self.commit, tuple(COMMIT_RULES)),
+            "remask": (self.remask, tuple(REMASK_RULES)),
+            "block": (self.block, ("single", "fixed", "adaptive")),
+            "cache": (self.cache, ("none", "prefix", "dual")),
+        }
+        for name, (value, allowed) in checks.items():
+            if value not in allowed:
+                raise ValueError(f"{name}: expected one of {allowed}, got {value!r}")
+        if self.steps < 1:
+            raise ValueError(f"steps: expected >= 1, got {self.steps}")
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> MaskedDecodeConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"decoder config: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["delimiter_ids"] = list(self.delimiter_ids)
+        if d["learned_filter"] is not None and not isinstance(d["learned_filter"], str):
+            d["learned_filter"] = "<in-memory>"
+        return d
+
+
+class _ActiveRNG:
+    """Draws noise only for active rows so a row's random stream is independent of its batch."""
+
+    def __init__(self, rng: RowRNG, active: torch.Tensor) -> None:
+        self.rng = rng
+        self.rows = [int(i) for i in torch.nonzero(active).flatten().tolist()]
+        self.batch = active.shape[0]
+
+    def _fill(self, sub: torch.Tensor, shape: Sequence[int], value: float) -> torch.Tensor:
+        out = torch.full((self.batch, *shape), value, dtype=sub.dtype)
+        if self.rows:
+            out[self.rows] = sub.cpu()
+        return out.to(self.rng.device)
+
+    def uniform(self, shape: Sequence[int], rows: Any = None) -> torch.Tensor:
+        sub = self.rng.uniform(shape, self.rows) if self.rows else torch.empty(0, *shape)
+        return self._fill(sub, shape, 0.5)
+
+    def gumbel(self, shape: Sequence[int], rows: Any = None) -> torch.Tensor:
+        sub = self.rng.gumbel(shape, self.rows) if self.rows else torch.empty(0, *shape)
+        return self._fill(sub, shape, 0.0)
+
+
+def _normalize_allowed(allowed: torch.Tensor | None, B: int, L: int, V: int, mask_id: int, device: torch.device) -> torch.Tensor:
+    if allowed is None:
+        a = torch.ones(B, L, V, dtype=torch.bool, device=device)
+    else:
+        a = allowed.to(device=device, dtype=torch.bool)
+        if a.dim() == 2:
+            a = a.unsqueeze(0).expand(B, -1, -1)
+        if a.shape != (B, L, V):
+            raise ValueError(f"allowed: expected a bool tensor [L, V] or [B, L, V] = [{B}, {L}, {V}], got {tuple(allowed.shape)}")
+        a = a.clone()
+    if 0 <= mask_id < V:
+        a[..., mask_id] = False
+    if not a.any(-1).all():
+        raise ValueError("allowed: every generated position needs at least one allowed token other than the mask id")
+    return a
+
+
+@torch.no_grad()
+def masked_decode(
+    model: Any,
+    prompt_ids: torch.Tensor,
+    gen_len: int,
+    config: MaskedDecodeConfig | dict[str, Any] | None = None,
+    *,
+    mask_id: int,
+    allowed: torch.Tensor | None = None,
+    eos_id: int | None = None,
+    seed: int | Sequence[int] | None = 0,
+    record_trace: bool = False,
+) -> DecodeResult:
+    """Decode ``gen_len`` tokens after ``prompt_ids [B, P]`` by iterative unmasking.
+
+    Returns the generated tokens ``[B, gen_len]`` and :class:`DecodeStats` (NFE, per-row NFE,
+    tokens committed per step, commit step and re-mask count per position, wall time). With
+    ``record_trace`` the per-step features and proposals are kept in ``stats.extra["trace"]``
+    (used to train the learned commit filter).
+    """
+    cfg = config if isinstance(config, MaskedDecodeConfig) else MaskedDecodeConfig.from_dict(dict(config or {}))
+    if prompt_ids.dim() != 2:
+        raise ValueError(f"prompt_ids: expected a [B, P] tensor, got shape {tuple(prompt_ids.shape)}")
+    if gen_len < 1:
+        raise ValueError(f"gen_len: expected >= 1, got {gen_len}")
+    B, P = prompt_ids.shape
+    L = gen_len
+    device = prompt_ids.device
+    use_cache = cfg.cache != "none" and supports_cache(model)
+    stats = DecodeStats()
+    rng = RowRNG(B, seed, device=device)
+
+    x = torch.cat([prompt_ids.long(), torch.full((B, L), mask_id, dtype=torch.long, device=device)], dim=1)
+    masked = torch.ones(B, L, dtype=torch.bool, device=device)
+    commit_step = torch.full((B, L), -1, dtype=torch.long, device=device)
+    commit_conf = torch.zeros(B, L, device=device)
+    remask_count = torch.zeros(B, L, dtype=torch.long, device=device)
+    row_nfe = torch.zeros(B, dtype=torch.long)
+    per_step: list[list[int]] = [[] for _ in range(B)]
+    trace_steps: list[dict[str, Any]] = []
+    allowed_full: torch.Tensor | None = None
+    global_step = 0
+    block_sizes: list[int] = []
+
+    with Timer(stats):
+        start = 0
+        while start < L:
+            # first pass of the block: full sequence (and the cache of everything before the block)
+            if use_cache:
+                full_logits, cache = model.prefill(x, P + start)
+            else:
+                full_logits, cache = call_logits(model, x), None
+            logits = full_logits[:, P:]
+            if allowed_full is None:
+                allowed_full = _normalize_allowed(allowed, B, L, logits.shape[-1], mask_id, device)
+            active = masked[:, start:].any(1)
+            probs_all = None
+            if cfg.block == "adaptive":
+                probs_all = torch.softmax(logits.float().masked_fill(~allowed_full, float("-inf")), -1)
+            end = next_block_end(cfg, start, L, probs_all, active)
+            block_sizes.append(end - start)
+            steps = block_steps(cfg, L, start, end)
+            n0 = masked[:, start:end].sum(1)
+            state: dict[str, Any] = {}
+            t = 0
+            max_block_steps = (end - start) * (cfg.max_remasks + 1) + steps + 1
+            while True:
+                active = masked[:, start:end].any(1)
+                if not active.any():
+                    break
+                if t > 0:  # refinement step: rerun the model
+                    if use_cache:
+                        tail_end = end if cfg.cache == "dual" else L
+                        blk_logits = model.step(x[:, P + start : P + tail_end], cache)[:, : end - start]
+                    else:
+                        blk_logits = call_logits(model, x)[:, P + start : P + end]
+                else:
+                    blk_logits = logits[:, start:end]
+                stats.count_call("model")
+                row_nfe += active.cpu().long()
+                final = t + 1 >= max_block_steps
+                _refine_step(
+                    cfg, x, P, start, end, blk_logits, allowed_full, masked, commit_step, commit_conf,
+                    remask_count, active, n0, t, steps, _ActiveRNG(rng, active), state, global_step,
+                    per_step, stats, eos_id, final, trace_steps if record_trace else None, mask_id,
+                )
+                t += 1
+                global_step += 1
+            start = end
+
+    stats.row_nfe = row_nfe
+    stats.tokens_per_step = per_step
+    stats.commit_step = commit_step.cpu()
+    stats.remask_count = remask_count.cpu()
+    stats.extra["block_sizes"] = block_sizes
+    stats.extra["cache"] = cfg.cache if use_cache else "none"
+    tokens = x[:, P:].clone()
+    if record_trace:
+        stats.extra["trace"] = {"final": tokens.cpu(), "steps": trace_steps}
+    return DecodeResult(tokens=tokens, stats=stats)
+
+
+def _refine_step(
+    cfg: MaskedDecodeConfig,
+    x: torch.Tensor,
+    P: int,
+    s: int,
+    e: int,
+    blk_logits: torch.Tensor,
+    allowed_full: torch.Tensor,
+    masked: torch.Tensor,
+    commit_step: torch.Tensor,
+    commit_conf: torch.Tensor,
+    remask_count: torch.Tensor,
+    active: torch.Tensor,
+    n0: torch.Tensor,
+    t: int,
+    steps: int,
+    rng: Any,
+    state: dict[str, Any],
+    global_step: int,
+    per_step: list[list[int]],
+    stats: DecodeStats,
+    eos_id: int | None,
+    final: bool,
+    trace: list[dict[str, Any]] | None,
+    mask_id: int,
+) -> None:
+    """One refinement step on block [s, e): propose, score, re-mask, commit (in place)."""
+    lg = blk_logits.float().masked_fill(~allowed_full[:, s:e], float("-inf"))
+    probs = torch.softmax(lg, dim=-1)
+    x0 = choose_tokens(lg, rng, cfg.temperature, cfg.top_k, cfg.top_p)
+    conf = probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
+    score = token_score(cfg.score, probs, x0, rng)
+    rank = add_gumbel(score, cfg.gumbel_temperature, t, steps, rng)
+    cur = x[:, P + s : P + e]
+    blk_masked = masked[:, s:e]
+    safe_cur = torch.where(blk_masked, x0, cur)
+    p_cur = probs.gather(-1, safe_cur.unsqueeze(-1)).squeeze(-1)
+    cur_score = token_score(cfg.score, probs, safe_cur, rng) if cfg.score != "random" else rank
+    target = remaining(n0, t, steps, cfg.schedule) if not final else torch.zeros_like(n0)
+    ctx = StepContext(
+        t=t, steps=steps, active=active, masked=blk_masked.clone(), x0=x0, conf=conf, rank=rank, probs=probs,
+        n0=n0, target_remaining=target, p_cur=p_cur, cur_score=cur_score, commit_conf=commit_conf[:, s:e],
+        remask_count=remask_count[:, s:e], rng=rng, state=state,
+    )
+    if trace is not None:
+        trace.append({
+            "block": (s, e), "t": t, "x0": x0.cpu(), "masked": (ctx.eligible).cpu(),
+            "features": features_from(probs, x0, blk_masked, t, steps).cpu(),
+        })
+    if final:  # safety cap reached: commit everything that is left
+        commit = ctx.eligible
+        remask = torch.zeros_like(commit)
+    elif cfg.commit == "topk":
+        remask = REMASK_RULES[cfg.remask](ctx, cfg, target) if cfg.remask != "none" else torch.zeros_like(blk_masked)
+        k = blk_masked.sum(1) + remask.sum(1) - target
+        commit = top_k_mask(rank, ctx.eligible, torch.where(active, k.clamp(min=1), torch.zeros_like(k)))
+    else:
+        commit = COMMIT_RULES[cfg.commit](ctx, cfg)
+        cap = (commit.sum(1) - 1).clamp(min=0)
+        remask = REMASK_RULES[cfg.remask](ctx, cfg, cap) if cfg.remask != "none" else torch.zeros_like(commit)
+
+    # apply: commit proposals, then return re-masked tokens to mask
+    blk = x[:, P + s : P + e]
+    blk[commit] = x0[commit]
+    blk_masked[commit] = False
+    commit_step[:, s:e][commit] = global_step
+    commit_conf[:, s:e][commit] = conf[commit]
+    if remask.any():
+        blk[remask] = mask_id
+        blk_masked[remask] = True
+        commit_step[:, s:e][remask] = -1
+        remask_count[:, s:e][remask] += 1
+        for b, i in torch.nonzero(remask).tolist():
+            stats.remask_events.append((b, s + i, global_step))
+    x[:, P + s : P + e] = blk
+    masked[:, s:e] = blk_masked
+    n_commit = commit.sum(1).tolist()
+    for b in range(x.shape[0]):
+        if bool(active[b]):
+            per_step[b].append(int(n_commit[b]))
+    if eos_id is not None:
+        _end_of_text(x, P, masked, commit_step, eos_id, global_step)
+
+
+def _end_of_text(x: torch.Tensor, P: int, masked: torch.Tensor, commit_step: torch.Tensor, eos_id: int, step: int) -> None:
+    """Learn2PD EoTP: every position after a committed EOS becomes EOS and is committed."""
+    gen = x[:, P:]
+    is_eos = (gen == eos_id) & ~masked
+    if not is_eos.any():
+        return
+    L = gen.shape[1]
+    first = torch.where(is_eos.any(1), is_eos.float().argmax(1), torch.full_like(is_eos[:, 0], L, dtype=torch.long))
+    after = torch.arange(L, device=gen.device)[None, :] > first[:, None]
+    fill = after & (masked | (gen != eos_id))
+    gen[fill] = eos_id
+    newly = fill & masked
+    commit_step[newly] = step
+    masked[after] = False
+    x[:, P:] = gen
