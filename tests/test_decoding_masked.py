@@ -234,7 +234,19 @@ def test_bad_config_names_the_field():
         masked_decode(RandomModel(V), EMPTY, 4, {}, mask_id=MASK, allowed=torch.ones(3, V, dtype=torch.bool))
 
 
+def _fixed_filter():
+    from decoding.learned_filter import CommitFilter
+
+    f = CommitFilter()
+    with torch.no_grad():
+        f.linear.weight.zero_()
+        f.linear.weight[0, 0] = 20.0  # commit when the proposal's probability is high
+        f.linear.bias.fill_(-4.0)
+    return f
+
+
 HF_CONFIGS = [c for c in ALL_CONFIGS if "block" not in c] + [
+    {"commit": "learned", "learned_filter": _fixed_filter(), "learned_threshold": 0.5, "steps": 10},
     {"block": "fixed", "block_size": 4, "steps": 6},
     {"block": "adaptive", "block_size": 5, "delimiter_ids": (2, 3), "adaptive_delta": 0.0},
     {"block": "fixed", "block_size": 3, "commit": "threshold", "threshold": 0.1},
