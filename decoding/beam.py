@@ -92,6 +92,8 @@ def beam_decode(
     device = prompt_ids.device
     eos = eos_tensor(eos_id, device)
     eos_set = set(eos.tolist()) if eos is not None else set()
+    if allowed is not None and allowed.dim() == 3:  # per-row sets: one copy per beam
+        allowed = allowed.repeat_interleave(K, dim=0)
     procs = build_processors(config, P, eos_id, allowed, logits_processors)
     stops = StoppingCriteriaList(stopping_criteria)
     stats = DecodeStats()

@@ -10,7 +10,11 @@ Autoregressive, speculative and entropy-adaptive decoders talk to a model throug
 * ``extend(new_ids [B, n], state) -> (logits [B, n, V], state)``: append ``n`` tokens after the
   state's tokens; ``logits[:, j]`` predicts the token after ``new_ids[:, j]``. It may mutate
   ``state`` in place (the old object must not be used again; branch with ``select``).
-* ``rollback(state, length) -> state``: keep the first ``length`` tokens (drop rejected drafts).
+* ``rollback(state, length) -> state``: keep the first ``length`` tokens (drop rejected drafts);
+  lengths count the tokens given to ``start``/``extend`` (prompt padding included), not any
+  context a model keeps inside. Adapters with ``supports_row_rollback = True`` also take a
+  per-row ``length [B]`` and ``extend(new_ids, state, new_mask [B, n])`` (False = filler that
+  is not appended), which lets the rows of a speculative batch advance independently.
 * ``select(state, index [B']) -> state``: a *new* state made of rows ``index`` (beam reordering,
   look-ahead branches); the given state stays valid.
 
@@ -22,12 +26,12 @@ re-runs the whole sequence every call, no cache). :func:`as_incremental` picks o
 from __future__ import annotations
 
 import copy
-import inspect
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 import torch
 
+from decoding.hf_compat import cache_kwarg, crop_cache, output_cache
 from decoding.model import call_logits
 
 __all__ = [
@@ -80,25 +84,17 @@ def select(model: Any, state: Any, index: torch.Tensor) -> Any:
 
 @dataclass
 class HFState:
-    """State of :class:`HFIncremental`: the model's cache and the attention mask so far."""
+    """State of :class:`HFIncremental`: the model's cache, its attention mask, and which cache
+    columns still belong to each row's sequence (per-row rollback leaves masked holes)."""
 
     cache: Any
-    mask: torch.Tensor  # [B, length] (1 = real token, 0 = left padding)
+    mask: torch.Tensor  # [B, S] long (1 = attended token, 0 = left padding / hole)
+    live: torch.Tensor  # [B, S] bool (column is part of the row's token sequence, pads included)
 
     @property
-    def length(self) -> int:
-        return int(self.mask.shape[1])
-
-
-def _crop_cache(cache: Any, length: int) -> None:
-    """Crop a `transformers` cache to its first ``length`` positions (old and new crop APIs)."""
-    current = int(cache.get_seq_length())
-    if length >= current:
-        return
-    try:
-        cache.crop(length - current)  # transformers >= 5: negative = tokens to remove
-    except ValueError:
-        cache.crop(length)  # older API: absolute size
+    def lengths(self) -> torch.Tensor:
+        """Tokens per row (prompt padding included), [B]."""
+        return self.live.sum(1)
 
 
 def _copy_cache(cache: Any) -> Any:
@@ -112,29 +108,37 @@ def _copy_cache(cache: Any) -> Any:
     return new
 
 
+def _as_lengths(length: int | torch.Tensor, batch: int) -> torch.Tensor:
+    if isinstance(length, torch.Tensor):
+        if length.shape != (batch,):
+            raise ValueError(f"length: expected an int or a tensor [{batch}], got {tuple(length.shape)}")
+        return length.long()
+    return torch.full((batch,), int(length), dtype=torch.long)
+
+
 class HFIncremental:
     """A `transformers` causal LM as an :class:`IncrementalModel`.
 
     ``attention_mask`` ``[B, P]`` (1 = real, 0 = pad) describes a left-padded prompt; tokens
     appended later are real. Position ids follow the mask, so a left-padded row gives the same
-    logits as the row alone.
+    logits as the row alone. Supports per-row rollback (``rollback(state, lengths [B])``): the
+    dropped columns stay in the cache but are masked out, and columns dropped by every row are
+    cropped; ``extend(..., new_mask)`` skips filler tokens the same way.
     """
+
+    supports_row_rollback = True
 
     def __init__(self, model: torch.nn.Module, attention_mask: torch.Tensor | None = None) -> None:
         self.model = model
         self.attention_mask = attention_mask
-        params = inspect.signature(model.forward).parameters
-        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+        self._cache_kw = cache_kwarg(model)
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
         start = mask.shape[1] - ids.shape[1]
         pos = (mask.long().cumsum(-1) - 1).clamp(min=0)[:, start:]
         kwargs = {self._cache_kw: cache} if cache is not None else {}
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **kwargs)
-        new_cache = getattr(out, "cache", None)
-        if new_cache is None:
-            new_cache = out.past_key_values
-        return out.logits, new_cache
+        return out.logits, output_cache(out)
 
     @torch.no_grad()
     def start(self, ids: torch.Tensor) -> tuple[torch.Tensor, HFState]:
@@ -148,23 +152,35 @@ class HFIncremental:
             n = min(am.shape[1], ids.shape[1])
             mask[:, :n] = am[:, :n]
         logits, cache = self._forward(ids, mask, None)
-        return logits, HFState(cache, mask)
+        return logits, HFState(cache, mask, torch.ones_like(ids, dtype=torch.bool))
 
     @torch.no_grad()
-    def extend(self, new_ids: torch.Tensor, state: HFState) -> tuple[torch.Tensor, HFState]:
-        ones = torch.ones(new_ids.shape[0], new_ids.shape[1], dtype=state.mask.dtype, device=state.mask.device)
-        mask = torch.cat([state.mask, ones], dim=1)
+    def extend(
+        self, new_ids: torch.Tensor, state: HFState, new_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, HFState]:
+        live_new = (
+            torch.ones(new_ids.shape, dtype=torch.bool, device=state.mask.device)
+            if new_mask is None
+            else new_mask.to(state.mask.device).bool()
+        )
+        mask = torch.cat([state.mask, live_new.to(state.mask.dtype)], dim=1)
         logits, cache = self._forward(new_ids, mask, state.cache)
-        return logits, HFState(cache, mask)
+        return logits, HFState(cache, mask, torch.cat([state.live, live_new], dim=1))
 
-    def rollback(self, state: HFState, length: int) -> HFState:
-        _crop_cache(state.cache, length)
-        return HFState(state.cache, state.mask[:, :length])
+    def rollback(self, state: HFState, length: int | torch.Tensor) -> HFState:
+        lengths = _as_lengths(length, state.mask.shape[0]).to(state.live.device)
+        keep = state.live & (state.live.long().cumsum(1) <= lengths[:, None])
+        cols = keep.any(0).nonzero()
+        width = int(cols.max()) + 1 if cols.numel() else 0
+        crop_cache(state.cache, width)
+        mask = state.mask * keep.to(state.mask.dtype)
+        return HFState(state.cache, mask[:, :width], keep[:, :width])
 
     def select(self, state: HFState, index: torch.Tensor) -> HFState:
         cache = _copy_cache(state.cache)
-        cache.batch_select_indices(index.to(state.mask.device))
-        return HFState(cache, state.mask.index_select(0, index.to(state.mask.device)))
+        idx = index.to(state.mask.device)
+        cache.batch_select_indices(idx)
+        return HFState(cache, state.mask.index_select(0, idx), state.live.index_select(0, idx))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -172,34 +188,63 @@ class HFIncremental:
 
 
 class CallableIncremental:
-    """Any callable ``ids [B, T] -> logits [B, T, V]`` as an :class:`IncrementalModel`.
+    """Any causal callable ``ids [B, T] -> logits [B, T, V]`` as an :class:`IncrementalModel`.
 
-    The state is the token sequence; every call re-runs the whole sequence (no cache), so the
-    logits are exactly those of a full forward. Left padding is invisible to a plain callable.
+    The state is ``(ids [B, S] right-padded, lengths [B])``; every call re-runs the whole
+    sequence (no cache). Rows of different lengths are right-padded, which a causal model
+    cannot see, so per-row rollback is exact. Left padding is invisible to a plain callable.
     """
 
-    def __init__(self, fn: Any) -> None:
+    supports_row_rollback = True
+
+    def __init__(self, fn: Any, pad_id: int = 0) -> None:
         if not callable(fn):
             raise TypeError(f"model: expected a callable ids -> logits, got {type(fn).__name__}")
         self.fn = fn
+        self.pad_id = pad_id
 
     @torch.no_grad()
-    def start(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def start(self, ids: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         if ids.shape[1] == 0:
             raise ValueError("prompt_ids: a plain callable model needs at least one prompt token")
-        return call_logits(self.fn, ids), ids
+        lengths = torch.full((ids.shape[0],), ids.shape[1], dtype=torch.long, device=ids.device)
+        return call_logits(self.fn, ids), (ids, lengths)
 
     @torch.no_grad()
-    def extend(self, new_ids: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        ids = torch.cat([state, new_ids.to(state.device)], dim=1)
-        logits = call_logits(self.fn, ids)
-        return logits[:, -new_ids.shape[1] :], ids
+    def extend(
+        self, new_ids: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor], new_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        ids, lengths = state
+        B, n = new_ids.shape
+        new_ids = new_ids.to(ids.device)
+        real = torch.ones(B, n, dtype=torch.bool, device=ids.device) if new_mask is None else new_mask.to(ids.device).bool()
+        rank = real.long().cumsum(1) - 1  # index of each new token among the row's real new tokens
+        new_len = lengths + real.sum(1)
+        uniform = bool((lengths == lengths[0]).all()) and bool(real.all())
+        if uniform:
+            full = torch.cat([ids[:, : int(lengths[0])], new_ids], dim=1)
+        else:
+            width = int(new_len.max())
+            full = torch.full((B, width), self.pad_id, dtype=ids.dtype, device=ids.device)
+            for b in range(B):
+                lb = int(lengths[b])
+                full[b, :lb] = ids[b, :lb]
+                full[b, lb : int(new_len[b])] = new_ids[b][real[b]]
+        logits = call_logits(self.fn, full)
+        pos = (lengths[:, None] + rank).clamp(min=0)
+        pos = torch.where(rank < 0, (lengths[:, None] - 1).clamp(min=0), pos)
+        out = logits.gather(1, pos[..., None].expand(-1, -1, logits.shape[-1]))
+        return out, (full, new_len)
 
-    def rollback(self, state: torch.Tensor, length: int) -> torch.Tensor:
-        return state[:, :length]
+    def rollback(self, state: tuple[torch.Tensor, torch.Tensor], length: int | torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, lengths = state
+        new_len = torch.minimum(lengths, _as_lengths(length, ids.shape[0]).to(lengths.device))
+        return ids[:, : int(new_len.max()) if new_len.numel() else 0], new_len
 
-    def select(self, state: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        return state.index_select(0, index.to(state.device))
+    def select(self, state: tuple[torch.Tensor, torch.Tensor], index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        ids, lengths = state
+        idx = index.to(ids.device)
+        return ids.index_select(0, idx), lengths.index_select(0, idx)
 
 
 def _is_hf_model(model: object) -> bool:

@@ -9,11 +9,13 @@ Verification rules:
 * greedy (``temperature == 0``): accept the longest prefix of drafts equal to the target's
   argmax, then append the target's argmax: the output equals greedy decoding token for token.
 
-Batches advance in lock step: each round every row keeps ``m = min`` over active rows of its
-accepted count, plus one more token (its own next accepted draft, or its correction / bonus
-token). Truncating an exact speculative round at an independent point keeps it exact, and in
-greedy mode the tokens are those of greedy decoding, so a batch equals its rows one by one
-(greedy); rows that accept more simply wait. The candidate length adapts with the
+Rows of a batch advance independently when the target and drafter support per-row rollback
+(the `transformers` and callable adapters do: rejected columns are masked out of the cache).
+Otherwise the batch advances in lock step: each round every row keeps ``m = min`` over active
+rows of its accepted count, plus one more token (its own next accepted draft, or its
+correction / bonus token); truncating an exact round at an independent point keeps it exact.
+In greedy mode the tokens are those of greedy decoding either way, so a batch equals its rows
+decoded one by one. The candidate length adapts with the
 `transformers` heuristic (+2 when all drafts were accepted, else -1) when
 ``adaptive_length`` is set; a :class:`decoding.drafters.SmallModelDrafter` with
 ``stop_threshold`` adds a SpecDec++-style stop.
@@ -139,61 +141,84 @@ def speculative_decode(
     def allowed_at(pos: int) -> torch.Tensor | None:
         return None if allow is None else allow.mask_at(pos, B, allowed.shape[-1], device)
 
-    drafter.reset(
-        prompt_ids, attention_mask,
-        DraftSetup(config.temperature, config.top_k, config.top_p, d_rng, allowed_at, P),
-    )
+    per_row = bool(getattr(tgt, "supports_row_rollback", False))
+    setup = DraftSetup(config.temperature, config.top_k, config.top_p, d_rng, allowed_at, P, lockstep=False)
+    drafter.reset(prompt_ids, attention_mask, setup)
+    per_row = per_row and bool(getattr(drafter, "supports_row_rollback", False))
+    setup.lockstep = not per_row
     valid_prompt = torch.ones_like(prompt_ids, dtype=torch.bool) if attention_mask is None else attention_mask.bool().to(device)
     stats = DecodeStats()
     stats.row_nfe = torch.zeros(B, dtype=torch.long)
     stats.tokens_per_step = [[] for _ in range(B)]
     eos = eos_tensor(eos_id, device)
-    ids = prompt_ids.long()
+    eos_set = set(eos.tolist()) if eos is not None else set()
+    prompt = prompt_ids.long()
+    gen: list[list[int]] = [[] for _ in range(B)]
     done = torch.zeros(B, dtype=torch.bool, device=device)
     draft_lengths: list[int] = []
 
-    def target_probs(logits: torch.Tensor, pos0: int) -> torch.Tensor:
-        """Processed target logits [B, n, V] for generated positions pos0.."""
+    def target_logits(logits: torch.Tensor, pos0: torch.Tensor) -> torch.Tensor:
+        """Target logits [B, n, V] for generated positions pos0[b] + j, ``allowed`` applied."""
         lg = logits.float()
         if allow is not None:
-            masks = [allowed_at(pos0 + j) for j in range(lg.shape[1])]
-            for j, m in enumerate(masks):
-                if m is not None:
-                    lg[:, j] = lg[:, j].masked_fill(~m, NEG_INF)
+            for j in range(lg.shape[1]):
+                for b in range(B):
+                    m = allowed_at(int(pos0[b]) + j)
+                    if m is not None:
+                        lg[b, j] = lg[b, j].masked_fill(~m[b], NEG_INF)
         return lg
 
-    def append(new: torch.Tensor, counts: list[int]) -> None:
-        nonlocal ids, done
-        ids = torch.cat([ids, new], dim=1)
+    def append(b: int, new: list[int]) -> None:
+        """Append accepted tokens to row b (up to EOS and the budget)."""
+        if done[b]:
+            return
+        room = max_new_tokens - len(gen[b])
+        new = new[:room]
+        for i, x in enumerate(new):
+            if x in eos_set:
+                new = new[: i + 1]
+                done[b] = True
+                break
+        gen[b].extend(new)
+        stats.tokens_per_step[b].append(len(new))
+        stats.row_nfe[b] += 1
+        if len(gen[b]) >= max_new_tokens:
+            done[b] = True
+
+    def current() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        lens = torch.tensor([len(g) for g in gen], dtype=torch.long, device=device)
+        width = int(lens.max())
+        tail = torch.full((B, width), pad_id, dtype=torch.long, device=device)
         for b in range(B):
-            if not done[b]:
-                stats.tokens_per_step[b].append(counts[b])
-                stats.row_nfe[b] += 1
-        if eos is not None:
-            done = done | torch.isin(new, eos).any(1)
+            if gen[b]:
+                tail[b, : len(gen[b])] = torch.tensor(gen[b], dtype=torch.long)
+        valid = torch.cat([valid_prompt, torch.arange(width, device=device)[None, :] < lens[:, None]], dim=1)
+        return torch.cat([prompt, tail], dim=1), P + lens, valid
 
     with Timer(stats):
         if max_new_tokens > 0:
-            logits, state = tgt.start(ids)
+            logits, state = tgt.start(prompt)
             stats.count_call("target")
-            lg = target_probs(logits[:, -1:], 0)[:, 0]
+            lg = target_logits(logits[:, -1:], torch.zeros(B, dtype=torch.long))[:, 0]
             tok = lg.argmax(-1) if greedy else choose_tokens(lg, rng, config.temperature, config.top_k, config.top_p)
-            append(tok[:, None], [1] * B)
-            fed = P  # target state covers ids[:, :fed]; ids[:, fed] is pending
+            for b in range(B):
+                append(b, [int(tok[b])])
             k = config.num_draft
-            while ids.shape[1] - P < max_new_tokens and not bool(done.all()):
-                gen = ids.shape[1] - P
+            while not bool(done.all()):
+                ids, lengths, valid = current()
                 active = ~done
-                valid = torch.cat([valid_prompt, torch.ones(B, gen, dtype=torch.bool, device=device)], dim=1)
-                k_eff = max(0, min(k, max_new_tokens - gen - 1))
-                draft = drafter.propose(ids, valid, k_eff, active, stats)
+                gen_len = lengths - P
+                remaining = (max_new_tokens - gen_len - 1).clamp(min=0)
+                k_eff = max(0, min(k, int(remaining[active].min() if not per_row else remaining[active].max())))
+                draft = drafter.propose(ids, lengths, valid, k_eff, active, stats)
                 kd = draft.tokens.shape[1]
-                n_valid = torch.where(active, draft.n_valid.clamp(max=kd), torch.zeros_like(draft.n_valid))
+                n_valid = torch.minimum(draft.n_valid.clamp(max=kd), remaining)
+                n_valid = torch.where(active, n_valid, torch.zeros_like(n_valid))
                 draft_lengths.append(kd)
-                feed = torch.cat([ids[:, fed:], draft.tokens], dim=1)
-                logits, state = tgt.extend(feed, state)
+                pending = ids.gather(1, (lengths - 1)[:, None])
+                logits, state = tgt.extend(torch.cat([pending, draft.tokens], dim=1), state)
                 stats.count_call("target")
-                lg = target_probs(logits[:, -(kd + 1) :], gen)
+                lg = target_logits(logits[:, -(kd + 1) :], gen_len)
                 if greedy:
                     choice = lg.argmax(-1)  # [B, kd+1]
                     pos_valid = torch.arange(kd, device=device)[None, :] < n_valid[:, None]
@@ -205,26 +230,41 @@ def speculative_decode(
                     n_acc, resid = leviathan_accept(p, draft.q, draft.tokens, n_valid, u)
                     g = rng.gumbel((kd + 1, lg.shape[-1]))
                     choice = (torch.log(resid.clamp_min(0)) + g).argmax(-1)  # [B, kd+1]
-                m = int(n_acc[active].min())
-                extra = torch.where(n_acc > m, draft.tokens[:, m] if m < kd else choice[:, m], choice[:, m])
-                new = torch.cat([draft.tokens[:, :m], extra[:, None]], dim=1)
-                kept = [m + int(n_acc[b] > m) for b in range(B)]
+                if per_row:
+                    n_keep = torch.where(active, n_acc, torch.zeros_like(n_acc))
+                    extra = choice.gather(1, n_keep[:, None]).squeeze(1)
+                else:
+                    m = int(n_acc[active].min())
+                    n_keep = torch.full_like(n_acc, m)
+                    extra = torch.where(n_acc > m, draft.tokens[:, m] if m < kd else choice[:, m], choice[:, m])
                 stats.drafted += int(n_valid[active].sum())
-                stats.accepted += sum(kept[b] for b in range(B) if active[b])
-                append(new, [m + 1] * B)
-                state = rollback(tgt, state, fed + 1 + m)
-                fed = fed + 1 + m
-                drafter.accepted(m)
+                stats.accepted += int(torch.where(active, torch.minimum(n_acc, n_keep + 1), torch.zeros_like(n_acc)).sum())
+                act = active.tolist()
+                for b in range(B):
+                    if act[b]:
+                        append(b, draft.tokens[b, : int(n_keep[b])].tolist() + [int(extra[b])])
+                # target state: everything but each row's newest token
+                if per_row:
+                    state = rollback(tgt, state, torch.where(active, lengths + n_keep, lengths - 1))
+                else:
+                    state = rollback(tgt, state, int(lengths[0]) + m)
+                    target_len = int(gen_len[0]) + m + 1
+                    for b in range(B):  # lock step: finished rows keep the common length with filler
+                        gen[b].extend([pad_id] * (target_len - len(gen[b])))
+                drafter.accepted(n_keep)
                 if config.adaptive_length:
-                    all_acc = kd > 0 and bool((n_acc[active] == kd).all())
+                    all_acc = kd > 0 and bool((n_acc[active] >= n_valid[active]).all()) and bool((n_valid[active] == kd).all())
                     k = min(config.max_draft, k + 2) if all_acc else max(config.min_draft, k - 1)
-    out = ids[:, P : P + max_new_tokens]
-    if out.shape[1] < max_new_tokens:
-        out = torch.cat([out, torch.full((B, max_new_tokens - out.shape[1]), pad_id, dtype=torch.long, device=device)], 1)
+    out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
+    for b in range(B):
+        row = gen[b][:max_new_tokens]
+        if row:
+            out[b, : len(row)] = torch.tensor(row, dtype=torch.long)
     lengths = generated_lengths(out, pad_id, eos)
     out = out.masked_fill(torch.arange(max_new_tokens, device=device)[None, :] >= lengths[:, None].to(device), pad_id)
     calls = stats.nfe_per_model.get("target", 0)
     stats.extra["tokens_per_target_call"] = float(lengths.float().mean() / calls) if calls else 0.0
     stats.extra["draft_lengths"] = draft_lengths
     stats.extra["drafter"] = getattr(drafter, "name", type(drafter).__name__)
+    stats.extra["row_mode"] = "per_row" if per_row else "lockstep"
     return DecodeResult(out, stats)

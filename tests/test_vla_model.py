@@ -1,0 +1,134 @@
+"""The network on random weights: prefix KV cache equals full passes, padding invariance,
+incremental AR equals teacher forcing, masked decoding with and without cache, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from decoding.masked import masked_decode
+from vla.action_tokenizer import ActionTokenizer
+from vla.config import VLAConfig
+from vla.decode_adapters import PrefixAdapter
+from vla.factory import build_tiny
+from vla.inference import VLAInference
+from vla.predict import allowed_action_tokens
+from vla.text_tokenizer import build_word_tokenizer, encode_texts
+
+VISION = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64)
+LANG = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2, intermediate_size=128)
+TEXTS = ["pick up the red cube", "open the top drawer of the cabinet", "push"]
+
+
+def make(head: str = "diffusion"):
+    tok = build_word_tokenizer(TEXTS)
+    cfg = VLAConfig(head=head, horizon=4, n_bins=32, image_size=32)
+    model = build_tiny(cfg, tok, VISION, LANG, seed=0).eval()
+    return model, tok
+
+
+def prefix_of(model, tok, n: int = 3):
+    g = torch.Generator().manual_seed(0)
+    ids, valid = encode_texts(tok, TEXTS[:n], 32)
+    return model.encode_prefix(torch.randn(n, 2, 3, 32, 32, generator=g), torch.randn(n, 8, generator=g), ids, valid)
+
+
+@torch.no_grad()
+def test_prefix_cache_matches_full_pass() -> None:
+    model, tok = make()
+    prefix = prefix_of(model, tok)
+    cfg = model.config
+    ad = PrefixAdapter(model, prefix, causal=False)
+    g = torch.Generator().manual_seed(1)
+    block = torch.randint(cfg.action_token_offset, cfg.action_token_offset + cfg.n_bins, (3, 28), generator=g)
+    block[:, ::3] = cfg.mask_token_id
+    full = ad(block)
+    logits, cache = ad.prefill(block, 0)
+    torch.testing.assert_close(logits, full, atol=1e-5, rtol=0)
+    torch.testing.assert_close(ad.step(block, cache), full, atol=1e-5, rtol=0)
+    assert cache[0].get_seq_length() == prefix.length  # step left the cache unchanged
+    _, cache10 = ad.prefill(block, 10)
+    torch.testing.assert_close(ad.step(block[:, 10:], cache10), full[:, 10:], atol=1e-5, rtol=0)
+    assert ad.prefix_passes == 2  # one full pass + one cached prefix
+
+
+@torch.no_grad()
+def test_padding_does_not_change_a_row() -> None:
+    model, tok = make()
+    prefix = prefix_of(model, tok)
+    block = torch.full((3, 28), model.config.mask_token_id)
+    batch = PrefixAdapter(model, prefix, causal=False)(block)
+    n = int(prefix.valid[2].sum())  # the shortest instruction: trim its padding
+    from vla.model import Prefix
+    alone = Prefix(prefix.embeds[2:, :n], prefix.valid[2:, :n])
+    torch.testing.assert_close(PrefixAdapter(model, alone, causal=False)(block[2:]), batch[2:], atol=1e-5, rtol=0)
+
+
+@torch.no_grad()
+def test_incremental_ar_equals_teacher_forcing() -> None:
+    model, tok = make("ar")
+    cfg = model.config
+    prefix = prefix_of(model, tok)
+    ad = PrefixAdapter(model, prefix, causal=True, start_token=cfg.action_start_id)
+    seq = torch.randint(cfg.action_token_offset, cfg.action_token_offset + cfg.n_bins, (3, 28))
+    full = ad(torch.cat([torch.full((3, 1), cfg.action_start_id), seq[:, :-1]], 1))
+    logits, state = ad.start(seq[:, :0])
+    outs = [logits]
+    for j in range(0, 27, 3):  # extend by chunks of up to 3 tokens
+        logits, state = ad.extend(seq[:, j:min(j + 3, 27)], state)
+        outs.append(logits)
+    torch.testing.assert_close(torch.cat(outs, 1), full, atol=1e-5, rtol=0)
+    state = ad.rollback(state, 5)
+    logits, _ = ad.extend(seq[:, 5:6], state)
+    torch.testing.assert_close(logits[:, 0], full[:, 6], atol=1e-5, rtol=0)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("options", [{}, {"remask": "ddvla_code", "temperature": 1.0, "gumbel_temperature": 1.0},
+                                     {"block": "fixed", "block_size": 14}])
+def test_masked_decode_same_with_and_without_cache(options: dict) -> None:
+    model, tok = make()
+    cfg = model.config
+    prefix = prefix_of(model, tok)
+    allowed = allowed_action_tokens(cfg)
+    out = []
+    for cache in ("prefix", "none"):
+        res = masked_decode(PrefixAdapter(model, prefix, causal=False), torch.zeros(3, 0, dtype=torch.long), 28,
+                            {"steps": 4, "cache": cache, **options}, mask_id=cfg.mask_token_id, allowed=allowed, seed=5)
+        assert res.stats.extra["cache"] == cache
+        out.append(res.tokens)
+    torch.testing.assert_close(out[0], out[1], atol=0, rtol=0)
+    bins = out[0] - cfg.action_token_offset
+    assert bins.min() >= 0 and bins.max() < cfg.n_bins
+
+
+def test_bad_observations() -> None:
+    model, tok = make()
+    stats = ActionTokenizer.fit(np.random.default_rng(0).normal(size=(50, 7)), n_bins=32)
+    policy = VLAInference(model, tok, stats)
+    good = {"agentview_rgb": np.zeros((48, 40, 3), np.uint8), "eye_in_hand_rgb": np.zeros((32, 32, 3), np.uint8),
+            "proprio": np.zeros(8), "instruction": "push"}
+    actions, info = policy.predict(good)
+    assert actions.shape == (4, 7) and np.all(np.isfinite(actions))
+    cases = [
+        ({"agentview_rgb": np.zeros((32, 32, 3), np.float32)}, "agentview_rgb: expected dtype uint8"),
+        ({"agentview_rgb": np.zeros((32, 32), np.uint8)}, r"agentview_rgb: expected shape \[H, W, 3\]"),
+        ({"eye_in_hand_rgb": np.zeros((3, 32, 32), np.uint8)}, r"eye_in_hand_rgb: expected shape \[H, W, 3\]"),
+        ({"eye_in_hand_rgb": [[1, 2, 3]]}, "eye_in_hand_rgb: expected a numpy uint8 array"),
+        ({"proprio": np.array([0.0] * 7 + [np.nan])}, "proprio: expected finite values"),
+        ({"proprio": np.zeros(6)}, r"proprio: expected shape \(8,\)"),
+        ({"instruction": "  "}, "instruction: expected a non-empty string"),
+        ({"instruction": None}, "instruction: expected a non-empty string"),
+    ]
+    for change, message in cases:
+        with pytest.raises(ValueError, match=message):
+            policy.predict({**good, **change})
+    missing = dict(good)
+    del missing["proprio"]
+    with pytest.raises(ValueError, match="proprio: missing"):
+        policy.predict(missing)
+    with pytest.raises(ValueError, match="unknown keys"):
+        VLAInference(model, tok, stats, decoder={"stepz": 3})
+    with pytest.raises(ValueError, match="head: expected one of"):
+        VLAConfig(head="mlp")

@@ -1,0 +1,116 @@
+"""VLA model configuration (`VLAConfig`) and the named presets `tiny` and `pretrained`.
+
+The config is a plain dataclass saved as ``config.json`` in a checkpoint. The `transformers`
+configs of the vision tower and the language model are stored inside it (``vision_config`` /
+``language_config``, each a ``to_dict()`` with its ``model_type``), so a checkpoint rebuilds
+its modules without the original paths.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+HEADS = ("diffusion", "ar", "l1")
+PRESETS = ("tiny", "pretrained")
+
+
+@dataclass
+class VLAConfig:
+    """Everything that defines a VLA model (architecture, action space, head)."""
+
+    preset: str = "tiny"
+    head: str = "diffusion"
+    #: action chunk: ``horizon`` steps of ``action_dim`` values (H x D action tokens)
+    horizon: int = 8
+    action_dim: int = 7
+    proprio_dim: int = 8
+    #: action tokenizer
+    n_bins: int = 256
+    normalization: str = "q99"  # "q99" (q01/q99 -> [-1, 1], OpenVLA) or "mean_std"
+    binary_gripper: bool = False
+    #: images: cameras fed to the model, square input size, crop area used by augmentation
+    cameras: tuple[str, ...] = ("agentview_rgb", "eye_in_hand_rgb")
+    image_size: int = 64
+    crop_area: float = 0.9
+    image_mean: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    #: average-pool the patch grid by this factor before projecting (fewer image tokens)
+    image_pool: int = 2
+    max_instruction_tokens: int = 32
+    #: size of the text vocabulary before the action tokens (set when the model is built)
+    text_vocab_size: int = 0
+    #: `transformers` configs (``to_dict()`` with ``model_type``) of the two towers
+    vision_config: dict[str, Any] = field(default_factory=dict)
+    language_config: dict[str, Any] = field(default_factory=dict)
+    #: where a `pretrained` preset was loaded from (informational)
+    vision_path: str = ""
+    language_path: str = ""
+
+    def __post_init__(self) -> None:
+        if self.head not in HEADS:
+            raise ValueError(f"head: expected one of {HEADS}, got {self.head!r}")
+        if self.preset not in PRESETS:
+            raise ValueError(f"preset: expected one of {PRESETS}, got {self.preset!r}")
+        if self.normalization not in ("q99", "mean_std"):
+            raise ValueError(f"normalization: expected 'q99' or 'mean_std', got {self.normalization!r}")
+        for name in ("horizon", "action_dim", "proprio_dim", "image_size", "image_pool"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)!r}")
+        if self.n_bins < 2:
+            raise ValueError(f"n_bins: expected >= 2, got {self.n_bins}")
+        self.cameras = tuple(self.cameras)
+        self.image_mean = tuple(float(x) for x in self.image_mean)
+        self.image_std = tuple(float(x) for x in self.image_std)
+
+    # token layout: [text vocab | n_bins action bins | MASK | ACTION_START]
+    @property
+    def action_token_offset(self) -> int:
+        return self.text_vocab_size
+
+    @property
+    def mask_token_id(self) -> int:
+        return self.text_vocab_size + self.n_bins
+
+    @property
+    def action_start_id(self) -> int:
+        return self.text_vocab_size + self.n_bins + 1
+
+    @property
+    def vocab_size(self) -> int:
+        return self.text_vocab_size + self.n_bins + 2
+
+    @property
+    def action_tokens(self) -> int:
+        """Length of the action block, L = H * D."""
+        return self.horizon * self.action_dim
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["cameras"] = list(self.cameras)
+        d["image_mean"] = list(self.image_mean)
+        d["image_std"] = list(self.image_std)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> VLAConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"config: unknown fields {unknown}")
+        return cls(**d)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> VLAConfig:
+        return cls.from_dict(json.loads(Path(path).read_text()))
+
+
+#: default sizes of the `tiny` preset (a few million parameters; trains on 2 CPU cores)
+TINY_VISION = dict(patch_size=8, hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256)
+TINY_LANGUAGE = dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=2,
+                     intermediate_size=512, max_position_embeddings=512)

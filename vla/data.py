@@ -1,0 +1,91 @@
+"""Training examples: one per demonstration timestep, with the action chunk that starts there.
+
+Chunks hold ``horizon`` actions from each timestep, padded at the end of a demonstration by
+repeating its last action. Images are resized to the model's size once, at load time. Batches
+are assembled from explicit indices, with all randomness (crop offsets, diffusion masking)
+passed in, so that training is a pure function of (seed, step).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from .action_tokenizer import ActionTokenizer
+from .config import VLAConfig
+from .hdf5_demos import Demo
+from .observation import crop_normalize, resize_uint8
+from .text_tokenizer import encode_texts
+
+
+def action_chunks(actions: np.ndarray, horizon: int) -> np.ndarray:
+    """``[T, D]`` -> ``[T, horizon, D]``: chunk t = actions[t : t + horizon], last action repeated."""
+    t = len(actions)
+    idx = np.minimum(np.arange(t)[:, None] + np.arange(horizon)[None], t - 1)
+    return actions[idx]
+
+
+class ChunkDataset:
+    """All (observation, action chunk) examples of some demonstrations, in memory."""
+
+    def __init__(self, demos: list[Demo], config: VLAConfig, tokenizer: PreTrainedTokenizerBase,
+                 action_tokenizer: ActionTokenizer) -> None:
+        if not demos:
+            raise ValueError("demos: expected at least one demonstration")
+        self.config = config
+        self.images = {cam: torch.cat([resize_uint8(d.images[cam], config.image_size) for d in demos])
+                       for cam in config.cameras}
+        proprio = np.concatenate([d.proprio for d in demos])
+        if proprio.shape[1] != config.proprio_dim:
+            raise ValueError(f"proprio: expected {config.proprio_dim} values per step, got {proprio.shape[1]}")
+        self.proprio = torch.tensor(action_tokenizer.normalize_proprio(proprio), dtype=torch.float32)
+        chunks = np.concatenate([action_chunks(d.actions, config.horizon) for d in demos])
+        if chunks.shape[2] != config.action_dim:
+            raise ValueError(f"actions: expected {config.action_dim} values per step, got {chunks.shape[2]}")
+        self.chunks = chunks.astype(np.float32)
+        flat = chunks.reshape(len(chunks), -1, config.action_dim)
+        self.bins = torch.tensor(action_tokenizer.to_bins(flat).reshape(len(chunks), -1))
+        self.norm = torch.tensor(action_tokenizer.normalize(flat).reshape(len(chunks), -1), dtype=torch.float32)
+        texts = sorted({d.instruction for d in demos})
+        self.instructions = texts
+        ids, valid = encode_texts(tokenizer, texts, config.max_instruction_tokens)
+        self.text_ids, self.text_valid = ids, valid
+        lookup = {t: i for i, t in enumerate(texts)}
+        self.text_index = torch.tensor(np.concatenate([[lookup[d.instruction]] * len(d.actions) for d in demos]))
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def batch(self, index: torch.Tensor, crop_offsets: torch.Tensor | None = None,
+              noise: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        """Examples ``index [B]``; ``crop_offsets [B, C, 2]`` (None: centre crop); ``noise [B, L+1]``."""
+        cams = []
+        for c, cam in enumerate(self.config.cameras):
+            offs = None if crop_offsets is None else crop_offsets[:, c]
+            cams.append(crop_normalize(self.images[cam][index], self.config, offs))
+        ti = self.text_index[index]
+        out = {
+            "pixels": torch.stack(cams, dim=1),
+            "proprio": self.proprio[index],
+            "text_ids": self.text_ids[ti],
+            "text_valid": self.text_valid[ti],
+            "action_bins": self.bins[index],
+            "action_norm": self.norm[index],
+        }
+        if noise is not None:
+            out["noise"] = noise
+        return out
+
+
+def sample_batch(dataset: ChunkDataset, g: torch.Generator, batch_size: int, rows: torch.Tensor,
+                 train: bool = True) -> dict[str, torch.Tensor]:
+    """Draw a global batch's randomness from ``g`` and build only its ``rows`` (data parallel).
+
+    Every rank draws the same numbers, so a global batch is the same whatever the world size.
+    """
+    cfg = dataset.config
+    index = torch.randint(len(dataset), (batch_size,), generator=g)
+    offsets = torch.rand(batch_size, len(cfg.cameras), 2, generator=g)
+    noise = torch.rand(batch_size, cfg.action_tokens + 1, generator=g)
+    return dataset.batch(index[rows], offsets[rows] if train else None, noise[rows])

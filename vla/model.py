@@ -1,0 +1,256 @@
+"""The VLA network: vision tower + projector, proprio token, instruction tokens and an action
+block of H x D tokens run through one `transformers` causal LM with a custom 4D attention mask.
+
+Sequence layout (per row): ``[camera tokens | proprio token | instruction tokens (right
+padded) | block]``. The prefix attends causally (padding keys masked), so its KV cache is
+computed once per observation. The block (action tokens, or generated text) attends to every
+valid prefix position and, within itself, bidirectionally (``diffusion`` / ``l1`` / masked text)
+or causally (``ar`` / autoregressive text). Position ids skip padding.
+
+Heads (``config.head``):
+* ``diffusion``: block = action bins with some replaced by [MASK]; cross-entropy on masked
+  positions, n = max(1, round(cos(pi r / 2) L)) masked, r ~ U[0, 1).
+* ``ar``: block = [ACT] a_0 .. a_{L-2}, causal, teacher-forced cross-entropy on a_0 .. a_{L-1}.
+* ``l1``: block = L [MASK] tokens, one pass, an MLP regresses the normalized action (L1 loss).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .config import VLAConfig
+
+
+@dataclass
+class Prefix:
+    """Embedded observation prefix of a batch."""
+
+    embeds: torch.Tensor  # [B, P, Hd]
+    valid: torch.Tensor  # [B, P] bool
+
+    @property
+    def pos(self) -> torch.Tensor:
+        return (self.valid.long().cumsum(-1) - 1).clamp(min=0)
+
+    @property
+    def n_valid(self) -> torch.Tensor:
+        return self.valid.long().sum(-1)
+
+    @property
+    def length(self) -> int:
+        return int(self.embeds.shape[1])
+
+
+def fork_cache(cache: Any) -> Any:
+    """A copy of a `transformers` cache that can be extended without changing ``cache``."""
+    new = copy.copy(cache)
+    if hasattr(cache, "layers"):
+        new.layers = [copy.copy(layer) for layer in cache.layers]
+    return new
+
+
+def crop_cache(cache: Any, length: int) -> None:
+    """Keep the first ``length`` positions of a `transformers` cache (in place)."""
+    extra = int(cache.get_seq_length()) - length
+    if extra > 0:
+        cache.crop(-extra)
+
+
+def masked_count(r: torch.Tensor, length: int) -> torch.Tensor:
+    """Number of masked positions n = max(1, round(cos(pi r / 2) L)) for ``r`` in [0, 1)."""
+    return torch.clamp(torch.round(torch.cos(math.pi * r / 2) * length), min=1).long()
+
+
+class VLAModel(nn.Module):
+    """Vision-language-action model over a `transformers` vision tower and causal LM."""
+
+    def __init__(self, config: VLAConfig, vision: nn.Module, lm: nn.Module) -> None:
+        super().__init__()
+        self.config = config
+        self.vision = vision
+        self.lm = lm
+        hv = int(vision.config.hidden_size)
+        hd = int(lm.config.hidden_size)
+        self.projector = nn.Sequential(nn.Linear(hv, hd), nn.GELU(), nn.Linear(hd, hd))
+        self.camera_embed = nn.Parameter(torch.randn(len(config.cameras), hd) * 0.02)
+        self.proprio_proj = nn.Sequential(nn.Linear(config.proprio_dim, hd), nn.GELU(), nn.Linear(hd, hd))
+        if config.head == "l1":
+            self.l1_head = nn.Sequential(nn.Linear(hd, hd), nn.GELU(), nn.Linear(hd, 1))
+        params = inspect.signature(inspect.unwrap(lm.base_model.forward)).parameters
+        self._cache_kw = "cache" if "cache" in params else "past_key_values"
+
+    # ------------------------------------------------------------------ prefix
+    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
+        """``pixels [B, C, 3, S, S]`` (normalized) -> image tokens ``[B, C * N, Hd]``."""
+        b, c = pixels.shape[:2]
+        feats = self.vision(pixel_values=pixels.flatten(0, 1)).last_hidden_state  # [B*C, Np, Hv]
+        n = feats.shape[1]
+        g = int(math.isqrt(n))
+        if g * g != n:  # a class token first (CLIP-style)
+            feats = feats[:, 1:]
+            n -= 1
+            g = int(math.isqrt(n))
+        pool = self.config.image_pool
+        if g * g == n and pool > 1 and g % pool == 0:
+            grid = feats.transpose(1, 2).reshape(feats.shape[0], -1, g, g)
+            feats = F.avg_pool2d(grid, pool).flatten(2).transpose(1, 2)
+        tokens = self.projector(feats)
+        tokens = tokens.reshape(b, c, tokens.shape[1], -1) + self.camera_embed[None, :, None, :].to(tokens.dtype)
+        return tokens.flatten(1, 2)
+
+    def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.lm.get_input_embeddings()(ids)
+
+    def encode_prefix(
+        self, pixels: torch.Tensor, proprio: torch.Tensor, text_ids: torch.Tensor, text_valid: torch.Tensor
+    ) -> Prefix:
+        """Embed images, proprio (normalized) and right-padded instruction ids into a prefix."""
+        img = self.encode_images(pixels)
+        prop = self.proprio_proj(proprio.to(img.dtype))[:, None]
+        txt = self.embed_tokens(text_ids)
+        embeds = torch.cat([img, prop.to(txt.dtype), txt.to(img.dtype) if txt.dtype != img.dtype else txt], dim=1)
+        b = embeds.shape[0]
+        ones = torch.ones(b, img.shape[1] + 1, dtype=torch.bool, device=embeds.device)
+        return Prefix(embeds, torch.cat([ones, text_valid.to(embeds.device).bool()], dim=1))
+
+    # ------------------------------------------------------------------ masks
+    @staticmethod
+    def prefix_mask(valid: torch.Tensor) -> torch.Tensor:
+        """``[B, P, P]``: causal over valid keys; every query sees itself."""
+        p = valid.shape[1]
+        causal = torch.ones(p, p, dtype=torch.bool, device=valid.device).tril()
+        eye = torch.eye(p, dtype=torch.bool, device=valid.device)
+        return (causal[None] & valid[:, None, :]) | eye[None]
+
+    @staticmethod
+    def block_mask(valid: torch.Tensor, start: int, q: int, causal: bool) -> torch.Tensor:
+        """``[B, q, P + start + q]`` for block queries ``start .. start+q`` after the prefix."""
+        b = valid.shape[0]
+        pre = valid[:, None, :].expand(b, q, valid.shape[1])
+        if causal:
+            blk = torch.ones(q, start + q, dtype=torch.bool, device=valid.device).tril(start)
+        else:
+            blk = torch.ones(q, start + q, dtype=torch.bool, device=valid.device)
+        return torch.cat([pre, blk[None].expand(b, q, start + q)], dim=2)
+
+    def _attn(self, mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        mask = mask[:, None]
+        if getattr(self.lm.config, "_attn_implementation", "sdpa") == "sdpa":
+            return mask
+        return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
+
+    def run_lm(self, embeds: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor, cache: Any = None,
+               use_cache: bool = False) -> tuple[torch.Tensor, Any]:
+        """Run the LM body on ``embeds [B, Q, Hd]`` with a bool mask ``[B, Q, K]``."""
+        kw = {self._cache_kw: cache} if cache is not None else {}
+        out = self.lm.base_model(inputs_embeds=embeds, attention_mask=self._attn(mask, embeds.dtype),
+                                 position_ids=pos, use_cache=use_cache or cache is not None, **kw)
+        new_cache = out.cache if self._cache_kw == "cache" else out.past_key_values
+        return out.last_hidden_state, new_cache
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.lm.get_output_embeddings()(hidden)
+
+    # ------------------------------------------------------------------ passes
+    def run_full(self, prefix: Prefix, block: torch.Tensor, causal: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """Prefix + block embeddings ``[B, L, Hd]`` in one pass -> (prefix hidden, block hidden)."""
+        p, n = prefix.length, block.shape[1]
+        top = torch.cat([self.prefix_mask(prefix.valid),
+                         torch.zeros(block.shape[0], p, n, dtype=torch.bool, device=block.device)], dim=2)
+        mask = torch.cat([top, self.block_mask(prefix.valid, 0, n, causal)], dim=1)
+        pos = torch.cat([prefix.pos, prefix.n_valid[:, None] + torch.arange(n, device=block.device)[None]], dim=1)
+        hidden, _ = self.run_lm(torch.cat([prefix.embeds, block.to(prefix.embeds.dtype)], dim=1), pos, mask)
+        return hidden[:, :p], hidden[:, p:]
+
+    def run_prefix(self, prefix: Prefix) -> tuple[torch.Tensor, Any]:
+        """The prefix alone -> (hidden ``[B, P, Hd]``, KV cache of the prefix)."""
+        return self.run_lm(prefix.embeds, prefix.pos, self.prefix_mask(prefix.valid), use_cache=True)
+
+    def run_block(self, prefix: Prefix, block: torch.Tensor, start: int, cache: Any, causal: bool) -> torch.Tensor:
+        """Block embeddings at block positions ``start ..`` against ``cache`` (extended in place)."""
+        q = block.shape[1]
+        pos = prefix.n_valid[:, None] + start + torch.arange(q, device=block.device)[None]
+        hidden, _ = self.run_lm(block.to(prefix.embeds.dtype), pos, self.block_mask(prefix.valid, start, q, causal),
+                                cache=cache)
+        return hidden
+
+    # ------------------------------------------------------------------ training
+    def action_losses(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-sample action loss ``[B]`` for the configured head.
+
+        ``batch``: ``pixels [B,C,3,S,S]``, ``proprio [B,P]``, ``text_ids`` / ``text_valid [B,T]``,
+        ``action_bins [B,L]`` (bin indices), ``action_norm [B,L]`` (normalized values) and, for
+        the diffusion head, ``noise [B, L+1]`` uniform numbers (r and the masking order).
+        """
+        cfg = self.config
+        prefix = self.encode_prefix(batch["pixels"], batch["proprio"], batch["text_ids"], batch["text_valid"])
+        bins = batch["action_bins"]
+        b, n = bins.shape
+        tokens = bins + cfg.action_token_offset
+        if cfg.head == "diffusion":
+            noise = batch["noise"]
+            count = masked_count(noise[:, 0], n)
+            rank = noise[:, 1:].argsort(dim=1).argsort(dim=1)
+            masked = rank < count[:, None]
+            inp = tokens.masked_fill(masked, cfg.mask_token_id)
+            _, h = self.run_full(prefix, self.embed_tokens(inp), causal=False)
+            ce = F.cross_entropy(self.logits(h).float().transpose(1, 2), tokens, reduction="none")  # [B, L]
+            return (ce * masked).sum(1) / masked.sum(1)
+        if cfg.head == "ar":
+            start = torch.full((b, 1), cfg.action_start_id, dtype=torch.long, device=bins.device)
+            inp = torch.cat([start, tokens[:, :-1]], dim=1)
+            _, h = self.run_full(prefix, self.embed_tokens(inp), causal=True)
+            ce = F.cross_entropy(self.logits(h).float().transpose(1, 2), tokens, reduction="none")
+            return ce.mean(1)
+        pred = self.predict_l1(prefix)
+        return (pred - batch["action_norm"].to(pred.dtype)).abs().float().mean(1)
+
+    def predict_l1(self, prefix: Prefix) -> torch.Tensor:
+        """``l1`` head: normalized actions ``[B, L]`` in one pass."""
+        b = prefix.embeds.shape[0]
+        ids = torch.full((b, self.config.action_tokens), self.config.mask_token_id, dtype=torch.long,
+                         device=prefix.embeds.device)
+        _, h = self.run_full(prefix, self.embed_tokens(ids), causal=False)
+        return self.l1_head(h).squeeze(-1)
+
+    def text_losses(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-sample text loss ``[B]``: autoregressive CE plus masked-diffusion CE on the answer.
+
+        ``batch``: the prefix fields (``text_ids`` is the prompt) plus ``answer_ids [B, T]`` (ending
+        with EOS, padded with EOS) and ``answer_noise [B, T+1]``.
+        """
+        cfg = self.config
+        prefix = self.encode_prefix(batch["pixels"], batch["proprio"], batch["text_ids"], batch["text_valid"])
+        ans = batch["answer_ids"]
+        b, n = ans.shape
+        # autoregressive: the last valid prompt position predicts the first answer token
+        hp, h = self.run_full(prefix, self.embed_tokens(ans[:, :-1]), causal=True) if n > 1 else (None, None)
+        if hp is None:
+            hp, _ = self.run_full(prefix, self.embed_tokens(ans[:, :0]), causal=True)
+        last = hp[torch.arange(b, device=ans.device), prefix.n_valid - 1][:, None]
+        hid = last if h is None else torch.cat([last, h], dim=1)
+        ar = F.cross_entropy(self.logits(hid).float().transpose(1, 2), ans, reduction="none").mean(1)
+        # masked diffusion over the answer block
+        noise = batch["answer_noise"]
+        count = masked_count(noise[:, 0], n)
+        masked = noise[:, 1:].argsort(dim=1).argsort(dim=1) < count[:, None]
+        _, hm = self.run_full(prefix, self.embed_tokens(ans.masked_fill(masked, cfg.mask_token_id)), causal=False)
+        ce = F.cross_entropy(self.logits(hm).float().transpose(1, 2), ans, reduction="none")
+        return ar + (ce * masked).sum(1) / masked.sum(1)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-sample training loss ``[B]``: action loss and/or text loss, by the keys of ``batch``."""
+        if "action_bins" not in batch and "answer_ids" not in batch:
+            raise ValueError("batch: expected 'action_bins' (action chunks) and/or 'answer_ids' (text answers)")
+        loss = self.action_losses(batch) if "action_bins" in batch else 0.0
+        if "answer_ids" in batch:
+            loss = loss + self.text_losses(batch)
+        return loss

@@ -1,0 +1,78 @@
+"""Decode action chunks for a batch of embedded observations, per head, through `decoding/`.
+
+* ``diffusion``: :func:`decoding.masked.masked_decode` on a :class:`PrefixAdapter` with a
+  zero-length prompt, ``gen_len = H * D``, action positions restricted to action-bin ids.
+* ``ar``: :func:`decoding.autoregressive.ar_decode` on the adapter as an incremental model
+  (prefix + [ACT] inside ``start``).
+* ``l1``: one forward pass (NFE = 1).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import fields
+from typing import Any
+
+import torch
+
+from decoding.autoregressive import ARDecodeConfig, ar_decode
+from decoding.masked import MaskedDecodeConfig, masked_decode
+
+from .config import VLAConfig
+from .decode_adapters import PrefixAdapter
+from .model import Prefix, VLAModel
+
+
+def decoder_config(head: str, decoder: dict[str, Any] | None) -> Any:
+    """The decoder config object of ``head`` from a plain dict (None: defaults)."""
+    d = dict(decoder or {})
+    if head == "diffusion":
+        return MaskedDecodeConfig.from_dict(d)
+    if head == "ar":
+        known = {f.name for f in fields(ARDecodeConfig)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"decoder: unknown keys {unknown} for the ar head; expected some of {sorted(known)}")
+        return ARDecodeConfig(**d)
+    if d:
+        raise ValueError(f"decoder: the l1 head decodes in one pass and takes no decoder options, got {sorted(d)}")
+    return None
+
+
+def allowed_action_tokens(config: VLAConfig, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``[L, V]`` bool: action positions may only take action-bin ids (gripper: 2 bins if binary)."""
+    allowed = torch.zeros(config.action_tokens, config.vocab_size, dtype=torch.bool, device=device)
+    off = config.action_token_offset
+    allowed[:, off:off + config.n_bins] = True
+    if config.binary_gripper:
+        grip = torch.arange(config.action_dim - 1, config.action_tokens, config.action_dim, device=device)
+        allowed[grip] = False
+        allowed[grip, off] = True
+        allowed[grip, off + config.n_bins - 1] = True
+    return allowed
+
+
+@torch.no_grad()
+def decode_action_bins(model: VLAModel, prefix: Prefix, decoder: Any, seed: int | list[int] = 0
+                       ) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Action bins ``[B, L]`` (or normalized values for l1) and decode statistics."""
+    cfg = model.config
+    b = prefix.embeds.shape[0]
+    device = prefix.embeds.device
+    empty = torch.zeros(b, 0, dtype=torch.long, device=device)
+    if cfg.head == "l1":
+        t0 = time.perf_counter()
+        values = model.predict_l1(prefix).float().clamp(-1, 1)
+        return values, {"nfe": 1, "wall_time_s": time.perf_counter() - t0, "prefix_passes": 1}
+    allowed = allowed_action_tokens(cfg, device)
+    if cfg.head == "diffusion":
+        adapter = PrefixAdapter(model, prefix, causal=False)
+        res = masked_decode(adapter, empty, cfg.action_tokens, decoder, mask_id=cfg.mask_token_id,
+                            allowed=allowed, seed=seed)
+    else:
+        adapter = PrefixAdapter(model, prefix, causal=True, start_token=cfg.action_start_id)
+        res = ar_decode(adapter, empty, cfg.action_tokens, decoder, allowed=allowed, seed=seed,
+                        pad_id=cfg.action_token_offset)
+    info = res.stats.to_dict()
+    info["prefix_passes"] = adapter.prefix_passes
+    return res.tokens - cfg.action_token_offset, info

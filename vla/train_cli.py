@@ -1,0 +1,128 @@
+"""``vla train``: train a VLA policy on robomimic / LIBERO HDF5 demonstrations.
+
+Examples::
+
+    vla train --data demos/ --preset tiny --head diffusion --steps 2000 --out ckpt/
+    torchrun --nproc_per_node 2 -m vla.train_cli --data demos/ --steps 100 --out ckpt/
+    vla train --data demos/ --preset pretrained --vision /models/siglip --language /models/qwen2 ...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from functools import partial
+
+from .config import HEADS, PRESETS
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="vla train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", nargs="+", required=True, help="HDF5 files or directories holding them")
+    p.add_argument("--out", required=True, help="output folder (checkpoints, final model, train_log.csv)")
+    p.add_argument("--preset", choices=PRESETS, default="tiny")
+    p.add_argument("--head", choices=HEADS, default="diffusion")
+    p.add_argument("--vision", default="", help="pretrained preset: local vision checkpoint folder")
+    p.add_argument("--language", default="", help="pretrained preset: local causal-LM checkpoint folder")
+    g = p.add_argument_group("action space")
+    g.add_argument("--horizon", type=int, default=8, help="action chunk length H")
+    g.add_argument("--n-bins", type=int, default=256)
+    g.add_argument("--normalization", choices=("q99", "mean_std"), default="q99")
+    g.add_argument("--binary-gripper", action="store_true", help="gripper (last dim) as -1 / +1")
+    g = p.add_argument_group("tiny model sizes")
+    g.add_argument("--image-size", type=int, default=64)
+    g.add_argument("--hidden-size", type=int, default=None, help="language model width")
+    g.add_argument("--layers", type=int, default=None, help="language model layers")
+    g.add_argument("--heads", type=int, default=None, help="language model attention heads")
+    g.add_argument("--vision-hidden-size", type=int, default=None)
+    g.add_argument("--vision-layers", type=int, default=None)
+    g = p.add_argument_group("optimization")
+    g.add_argument("--steps", type=int, default=1000)
+    g.add_argument("--batch-size", type=int, default=32, help="global batch (all processes, all micro-batches)")
+    g.add_argument("--grad-accum", type=int, default=1)
+    g.add_argument("--lr", type=float, default=3e-4)
+    g.add_argument("--weight-decay", type=float, default=0.01)
+    g.add_argument("--warmup-steps", type=int, default=50)
+    g.add_argument("--clip-grad", type=float, default=1.0)
+    g.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                   help="auto: bf16 autocast on GPUs that support it, fp32 otherwise")
+    g.add_argument("--crop-area", type=float, default=0.9, help="random-crop area at train (1: no crop)")
+    g = p.add_argument_group("run")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--save-every", type=int, default=0, help="checkpoint period in steps (0: end only)")
+    g.add_argument("--keep-checkpoints", type=int, default=2)
+    g.add_argument("--log-every", type=int, default=1)
+    g.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    g.add_argument("--stop-at", type=int, default=0, help="stop after this step with a checkpoint (0: run to --steps)")
+    g.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
+    g.add_argument("--flip-images", choices=("auto", "yes", "no"), default="auto",
+                   help="rotate stored images 180 degrees (auto: official LIBERO files only)")
+    g.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _sizes(args: argparse.Namespace) -> tuple[dict, dict]:
+    lang = {k: v for k, v in (("hidden_size", args.hidden_size), ("num_hidden_layers", args.layers),
+                              ("num_attention_heads", args.heads)) if v is not None}
+    if "num_attention_heads" in lang:
+        lang["num_key_value_heads"] = lang["num_attention_heads"]
+    vis = {k: v for k, v in (("hidden_size", args.vision_hidden_size), ("num_hidden_layers", args.vision_layers))
+           if v is not None}
+    if "hidden_size" in vis:
+        vis["intermediate_size"] = 2 * vis["hidden_size"]
+    return vis, lang
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    import numpy as np  # heavy imports after parsing: `--help` stays fast
+    import torch
+
+    from .action_tokenizer import ActionTokenizer
+    from .config import VLAConfig
+    from .data import ChunkDataset, sample_batch
+    from .factory import build_pretrained, build_tiny
+    from .hdf5_demos import load_demos
+    from .text_tokenizer import build_word_tokenizer
+    from .train import TrainConfig, dist_info, train
+
+    if args.device == "auto":
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.preset == "pretrained" and not (args.vision and args.language):
+        print("vla train: --preset pretrained needs --vision PATH and --language PATH", file=sys.stderr)
+        return 2
+    cfg = VLAConfig(preset=args.preset, head=args.head, horizon=args.horizon, n_bins=args.n_bins,
+                    normalization=args.normalization, binary_gripper=args.binary_gripper,
+                    image_size=args.image_size, crop_area=args.crop_area)
+    flip = {"auto": None, "yes": True, "no": False}[args.flip_images]
+    demos = load_demos(args.data, cfg.cameras, flip)
+    cfg.action_dim = int(demos[0].actions.shape[1])
+    cfg.proprio_dim = int(demos[0].proprio.shape[1])
+    act_tok = ActionTokenizer.fit(np.concatenate([d.actions for d in demos]), np.concatenate([d.proprio for d in demos]),
+                                  n_bins=cfg.n_bins, normalization=cfg.normalization, binary_gripper=cfg.binary_gripper)
+    if args.preset == "tiny":
+        tokenizer = build_word_tokenizer(d.instruction for d in demos)
+        vis, lang = _sizes(args)
+        model = build_tiny(cfg, tokenizer, vis, lang, seed=args.seed)
+    else:
+        model, tokenizer = build_pretrained(cfg, args.vision, args.language, seed=args.seed)
+    dataset = ChunkDataset(demos, cfg, tokenizer, act_tok)
+    tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
+                       weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, clip_grad=args.clip_grad,
+                       seed=args.seed, save_every=args.save_every, keep_checkpoints=args.keep_checkpoints,
+                       log_every=args.log_every, precision=args.precision, resume=args.resume,
+                       progress=not args.no_progress, stop_at=args.stop_at)
+    history = train(model, partial(sample_batch, dataset), tcfg, args.out, tokenizer, act_tok, args.device)
+    rank, _ = dist_info()
+    if rank == 0:
+        n_params = sum(p.numel() for p in model.parameters())
+        summary = {"out": args.out, "examples": len(dataset), "demos": len(demos), "params": n_params,
+                   "steps": tcfg.steps, "final_loss": history[-1]["loss"] if history else None}
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
