@@ -215,8 +215,10 @@ class RolloutWorker:
                 f = _frame(obs, env)
                 if f is not None:
                     frames.append(f)
+            # the protocol's image convention is applied once: by the env when it says so, else here
+            flip = "none" if getattr(env.unwrapped, "image_flip_applied", False) else p.image_flip
             for _ in range(p.max_steps):
-                action = scheduler.act(apply_image_flip(obs, p.image_flip) if isinstance(obs, dict) else obs)
+                action = scheduler.act(apply_image_flip(obs, flip) if isinstance(obs, dict) else obs)
                 if clipper is not None:
                     action = clipper(action)
                 obs, _, terminated, truncated, info = env.step(action)

@@ -71,6 +71,11 @@ class RandomPolicy(Policy):
     def reset(self, instruction: str = "") -> None:
         self._rng = np.random.default_rng(self.seed)
 
+    def reseed(self, seed: int) -> None:
+        """Use ``seed`` from now on (the runner reseeds per episode, so episodes differ)."""
+        self.seed = int(seed)
+        self._rng = np.random.default_rng(self.seed)
+
     def infer(self, obs: dict[str, Any]) -> np.ndarray:
         u = self._rng.random((self.horizon, self.action_dim), dtype=np.float32)
         return (self.low + u * (self.high - self.low)).astype(np.float32)

@@ -50,6 +50,7 @@ for f in config.json model.safetensors norm_stats.json tokenizer.json tokenizer_
 done
 cp "$WORK/train_log.csv" "$OUT/train_log.csv" 2>/dev/null || true
 cp "$DATA/summary.json" "$OUT/demos_summary.json"
+chmod a+r "$OUT"/*
 
 COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (working tree had uncommitted changes)" || true)

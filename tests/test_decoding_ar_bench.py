@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from scripts.bench_ar_decoding import main
+from scripts.bench_text_decoding import main
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +18,7 @@ def _restore_threads():
     torch.set_num_threads(before)
 
 
-def test_bench_ar_decoding_smoke(tmp_path, capsys):
+def test_bench_text_decoding_smoke(tmp_path, capsys):
     out = tmp_path / "bench.json"
     rc = main(["--out", str(out), "--train-steps", "3", "--draft-steps", "3", "--train-seqs", "16",
                "--seq-len", "32", "--prompt-len", "16", "--prompts", "1", "--new-tokens", "10",

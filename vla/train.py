@@ -118,6 +118,9 @@ def train(model: VLAModel, make_batch: BatchFn, cfg: TrainConfig, out_dir: str |
     """
     device = torch.device(device)
     rank, world = init_distributed(device)
+    if device.type == "cuda" and world > 1:  # one GPU per process
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+        torch.cuda.set_device(device)
     out = Path(out_dir)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)

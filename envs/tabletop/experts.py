@@ -82,12 +82,13 @@ class ScriptedExpert:
             d = np.append(DIRECTIONS[ep.goal], 0.0)
             start = scene.object_pos(tgt)
             push_z = TABLE_TOP_Z + min(0.8 * h, 0.02)
+            yaw = grasp_yaw(env, tgt)  # flat fingers against a cube face
             pre = start - 0.065 * d
             return [
-                Phase(lambda: np.array([pre[0], pre[1], TABLE_TOP_Z + 0.10]), 1.0, tol=0.015),
-                Phase(lambda: np.array([pre[0], pre[1], push_z]), 1.0, tol=0.008),
+                Phase(lambda: np.array([pre[0], pre[1], TABLE_TOP_Z + 0.10]), 1.0, tol=0.015, yaw=yaw),
+                Phase(lambda: np.array([pre[0], pre[1], push_z]), 1.0, tol=0.008, yaw=yaw),
                 Phase(lambda: np.array([start[0], start[1], push_z]) + 0.17 * d, 1.0, tol=0.01, max_steps=80,
-                      speed=0.5),
+                      speed=0.5, yaw=yaw),
                 Phase(lambda: scene.eef_pos() * [1, 1, 0] + [0, 0, TABLE_TOP_Z + 0.12], -1.0, tol=0.02),
             ]
         yaw = grasp_yaw(env, tgt)

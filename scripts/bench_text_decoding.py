@@ -6,7 +6,7 @@ held-out prompts with every method and reports, per method: NFE per model, accep
 tokens per target call, wall time, speedup over plain greedy, and agreement with the greedy
 output (lossless methods must be 1.0). Prints a table and writes JSON.
 
-    python scripts/bench_ar_decoding.py --out bench_ar_decoding.json
+    python scripts/bench_text_decoding.py --out bench_text_decoding.json
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def print_table(result: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=Path("bench_ar_decoding.json"), help="JSON output path")
+    ap.add_argument("--out", type=Path, default=Path("bench_text_decoding.json"), help="JSON output path")
     ap.add_argument("--vocab", type=int, default=64)
     ap.add_argument("--seq-len", type=int, default=64, help="training sequence length")
     ap.add_argument("--train-seqs", type=int, default=2000)
