@@ -1,10 +1,16 @@
 """Simulators behind one gymnasium interface (tabletop suite, LIBERO, robosuite). No torch.
 
 Importing ``envs`` registers the gymnasium ids ``vla/Tabletop-<Task>-v0`` and the suite
-registry (``envs.get_suite("tabletop-10")``); simulators load on first use.
+registry (``envs.get_suite("tabletop-10")``); simulators load on first use. Rendering is
+headless by default (``MUJOCO_GL=egl``) unless the caller chose a backend.
 """
 
-from envs.registry import (
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
+
+from envs.registry import (  # noqa: E402
     TABLETOP_SUITE,
     TABLETOP_TASKS,
     TaskSpec,

@@ -16,10 +16,10 @@ cd "$(dirname "$0")/.."
 SEED=${SEED:-0}
 DEMOS_PER_TASK=${DEMOS_PER_TASK:-10}
 ACTION_NOISE=${ACTION_NOISE:-0.05}
-STEPS=${STEPS:-600}
+STEPS=${STEPS:-1500}
 BATCH=${BATCH:-16}
 DATA=${DATA:-runs/shipped/demos}
-WORK=${WORK:-runs/shipped/train}
+WORK=${WORK:-runs/shipped/train-1500}
 OUT=${OUT:-checkpoints/tabletop-tiny-dd}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export MUJOCO_GL=${MUJOCO_GL:-egl} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-egl}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 
 # name -> (module, function, one-line help)
@@ -48,6 +49,9 @@ def usage(cmds: dict[str, tuple[str, str, str]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # headless rendering unless the user chose a backend (must precede any mujoco import)
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
     cmds = available()
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage(cmds))
