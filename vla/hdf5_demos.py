@@ -83,7 +83,8 @@ def load_demos(data: str | Path | list[str | Path], cameras: tuple[str, ...] = (
         with h5py.File(path, "r") as f:
             if "data" not in f:
                 raise ValueError(f"{path}: expected a 'data' group (robomimic / LIBERO layout)")
-            official = "problem_info" in f["data"].attrs
+            # official LIBERO files are stored upside down; our writers mark upright images
+            official = "problem_info" in f["data"].attrs and not bool(f["data"].attrs.get("images_upright", False))
             do_flip = official if flip is None else flip
             for key in sorted(f["data"].keys(), key=_demo_key):
                 g = f["data"][key]
