@@ -44,7 +44,7 @@ class Probe:
     def __init__(self, transport: Transport, config: BridgeConfig) -> None:
         self.t = transport
         self.cfg = config
-        self.rec: dict[str, Any] = {"twist": [], "gripper": [], "trajectory": [], "status": [], "marks": {}, "calls": []}
+        self.rec: dict[str, Any] = {"twist": [], "twist_stamp": [], "gripper": [], "trajectory": [], "status": [], "marks": {}, "calls": []}
         self._lock = threading.Lock()
         self._streams: dict[str, threading.Event] = {}
         self._pubs: dict[str, Any] = {}
@@ -58,6 +58,9 @@ class Probe:
     def _on_twist(self, msg: Any) -> None:
         with self._lock:
             self.rec["twist"].append([time.monotonic(), ros_convert.twist_to_list(msg)])
+            # the bridge's own publish time: the control rate without the probe's receive jitter
+            st = msg.header.stamp
+            self.rec["twist_stamp"].append(float(getattr(st, "secs", getattr(st, "sec", 0))) + 1e-9 * float(getattr(st, "nsecs", getattr(st, "nanosec", 0))))
 
     def _rec_cb(self, key: str, conv: Any) -> Any:
         def _cb(msg: Any) -> None:
