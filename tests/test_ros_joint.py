@@ -10,18 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_ros_bridge import ROOT, _ros_env
+from test_ros_bridge import ROOT, ROS2_BURSTS, _ros_env
 
 JOINTS = ["j1", "j2", "j3"]
 TARGET = [0.1, -0.2, 0.3]
 MEASURED = [0.0, 0.0, 0.0]
 MAX_DELTA = 0.05
-
-
-ROS2_BURSTS = (
-    "known issue: under rclpy the bridge publishes in bursts (gaps of 0.3-1 s between commands, "
-    "measured by its own header stamps on an idle 2-core machine), so the control-rate assertions fail"
-)
 
 
 @pytest.mark.parametrize("ros", ["1", "2"])
