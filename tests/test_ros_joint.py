@@ -36,6 +36,7 @@ def test_ros_joint_trajectory(ros: str, tmp_path: Path) -> None:
     steps = [
         {"op": "stream", "kind": "joint_state", "names": [*JOINTS, "finger"], "position": [*MEASURED, 0.04], "rate_hz": 50},
         {"op": "call", "name": "stop", "timeout_s": 30},
+        {"op": "sleep", "s": 1.0},  # let the trajectory subscription connect before the ramp starts
         {"op": "call", "name": "start"},
         {"op": "wait_for", "count": 20, "topic_kind": "trajectory"},  # the 6-period ramp completes with slack
         {"op": "mark", "name": "joints_stop"},
