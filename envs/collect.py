@@ -25,8 +25,15 @@ os.environ.setdefault("PYOPENGL_PLATFORM", os.environ["MUJOCO_GL"])
 COLLECT_SEED_BASE = 100_000  # eval init states use seeds >= 1_000_000
 
 
-def collect_episode(env: Any, expert: Any, seed: int) -> tuple[dict[str, Any], bool]:
-    """Run the expert for one episode from ``seed``; return the recorded demo and success."""
+def collect_episode(env: Any, expert: Any, seed: int, label: str = "clean") -> tuple[dict[str, Any], bool]:
+    """Run the expert for one episode from ``seed``; return the recorded demo and success.
+
+    ``label="clean"`` (DART): the env executes the expert's noisy action but the demo records
+    the action the expert meant (``expert.last_clean_action``), so noise widens the states seen
+    without teaching the policy to reproduce it; ``"executed"`` records what was executed.
+    """
+    if label not in ("clean", "executed"):
+        raise ValueError(f"label: expected 'clean' or 'executed', got {label!r}")
     obs, info = env.reset(seed=seed)
     cams = [f"{c}_rgb" for c in env.cameras]
     rec: dict[str, list] = {k: [] for k in ["actions", "states", "rewards", "dones", "proprio", "joint_states", *cams]}
@@ -39,8 +46,10 @@ def collect_episode(env: Any, expert: Any, seed: int) -> tuple[dict[str, Any], b
         for c in cams:
             rec[c].append(obs[c])
         action = expert.act(obs)
+        clean = getattr(expert, "last_clean_action", None)
+        recorded = clean if label == "clean" and clean is not None else action
         obs, reward, terminated, truncated, info = env.step(action)
-        rec["actions"].append(np.asarray(action, np.float32))
+        rec["actions"].append(np.asarray(recorded, np.float32))
         rec["rewards"].append(float(reward))
         done = terminated or truncated
         rec["dones"].append(int(done))
@@ -58,7 +67,7 @@ def collect_episode(env: Any, expert: Any, seed: int) -> tuple[dict[str, Any], b
 def collect(suite: str, episodes_per_task: int, out: str | Path, tasks: list[str] | None = None,
             cameras: tuple[str, ...] = ("agentview", "eye_in_hand"), image_size: int = 128,
             action_noise: float = 0.0, seed: int = 0, max_attempts_factor: float = 3.0,
-            progress: bool = True) -> dict[str, Any]:
+            progress: bool = True, label: str = "clean") -> dict[str, Any]:
     """Collect ``episodes_per_task`` successful demos per task; return the summary dict."""
     from tqdm import tqdm
 
@@ -78,7 +87,7 @@ def collect(suite: str, episodes_per_task: int, out: str | Path, tasks: list[str
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"suite": suite, "episodes_per_task": episodes_per_task, "action_noise": action_noise,
-                               "cameras": list(cameras), "image_size": image_size, "tasks": {}}
+                               "action_labels": label, "cameras": list(cameras), "image_size": image_size, "tasks": {}}
     t0 = time.time()
     bar = tqdm(total=episodes_per_task * len(specs), desc="collect", unit="demo", disable=not progress)
     for ti, spec in enumerate(specs):
@@ -88,7 +97,7 @@ def collect(suite: str, episodes_per_task: int, out: str | Path, tasks: list[str
         max_attempts = int(np.ceil(episodes_per_task * max_attempts_factor))
         base = COLLECT_SEED_BASE + 10_000 * ti + 1_000 * seed
         while len(demos) < episodes_per_task and attempts < max_attempts:
-            demo, ok = collect_episode(env, expert, base + attempts)
+            demo, ok = collect_episode(env, expert, base + attempts, label=label)
             attempts += 1
             steps += len(demo["actions"])
             if ok:
@@ -96,7 +105,8 @@ def collect(suite: str, episodes_per_task: int, out: str | Path, tasks: list[str
                 bar.update(1)
             bar.set_postfix(task=spec.name, kept=f"{len(demos)}/{attempts}")
         path = out / f"{spec.name}_demo.hdf5"
-        write_demo_file(path, demos, env.metadata_dict() | {"suite": suite, "action_noise": action_noise},
+        write_demo_file(path, demos, env.metadata_dict() | {"suite": suite, "action_noise": action_noise,
+                                                              "action_labels": label},
                         suite=suite, task=spec.name)
         env.close()
         summary["tasks"][spec.name] = {"kept": len(demos), "attempts": attempts, "steps": steps, "file": str(path)}
@@ -118,7 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cameras", default="agentview,eye_in_hand", help="comma-separated cameras to record")
     p.add_argument("--image-size", type=int, default=128, help="square image size in pixels")
     p.add_argument("--action-noise", type=float, default=0.0,
-                   help="std of Gaussian noise added to the expert's arm actions (diverse demos)")
+                   help="std of Gaussian noise added to the expert's executed arm actions (diverse demos)")
+    p.add_argument("--action-labels", choices=("clean", "executed"), default="clean",
+                   help="record the expert's noise-free action (clean, DART-style) or the executed one")
     p.add_argument("--seed", type=int, default=0, help="seed offset for episode layouts and noise")
     p.add_argument("--max-attempts-factor", type=float, default=3.0,
                    help="give up on a task after episodes-per-task x this many attempts")
@@ -133,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = collect(args.suite, args.episodes_per_task, args.out, tasks=tasks, cameras=cameras,
                           image_size=args.image_size, action_noise=args.action_noise, seed=args.seed,
-                          max_attempts_factor=args.max_attempts_factor, progress=not args.no_progress)
+                          max_attempts_factor=args.max_attempts_factor, progress=not args.no_progress,
+                          label=args.action_labels)
     except ValueError as e:
         print(f"vla collect: {e}", file=sys.stderr)
         return 2

@@ -1,7 +1,11 @@
 """ROS 2 transport (rclpy) for the bridge and the probe.
 
-One node, spun by a multi-threaded executor in a background thread, so subscriptions and
-services are served while the bridge's own threads publish. High-rate streams subscribe with
+One node, spun by a single-threaded executor in a background thread, so subscriptions and
+services are served while the bridge's own threads publish. Not rclpy's MultiThreadedExecutor:
+up to rclpy 7.1.x (Jazzy) its spin loop re-yields tasks that sit queued in its thread pool and
+spins holding the GIL until they start (ros2/rclpy#1452, fixed by #1547), which starved the
+bridge's control-loop thread: commands went out in bursts with 0.3-1 s gaps. The callbacks here
+are short (copy a frame, flip a flag), so one thread serves them all. High-rate streams subscribe with
 the sensor-data QoS (best effort, keep last), which matches both reliable and best-effort
 camera drivers; commands, services and the instruction / e-stop topics are reliable.
 For loopback-only tests set ``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST`` and a ``ROS_DOMAIN_ID``.
@@ -26,7 +30,7 @@ class Ros2Transport(Transport):
 
     def __init__(self, node_name: str) -> None:
         import rclpy
-        from rclpy.executors import MultiThreadedExecutor
+        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, qos_profile_sensor_data
 
         self.rclpy = rclpy
@@ -35,7 +39,7 @@ class Ros2Transport(Transport):
         self.node = rclpy.create_node(node_name)
         self._sensor_qos = qos_profile_sensor_data
         self._reliable_qos = QoSProfile(depth=10)
-        self._executor = MultiThreadedExecutor(num_threads=2)
+        self._executor = SingleThreadedExecutor()
         self._executor.add_node(self.node)
         self._thread = threading.Thread(target=self._spin, name="rclpy-spin", daemon=True)
         self._thread.start()
@@ -98,7 +102,10 @@ class Ros2Transport(Transport):
 
     def shutdown(self) -> None:
         try:
-            self._executor.shutdown(timeout_sec=1.0)
+            self._executor.shutdown(timeout_sec=2.0)
+            # the spin thread must have left rclpy before the context goes, or a C++ thread is
+            # destroyed while joinable at exit ("terminate called without an active exception")
+            self._thread.join(timeout=2.0)
             self.node.destroy_node()
         finally:
             if self.rclpy.ok():

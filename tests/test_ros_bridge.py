@@ -141,15 +141,7 @@ def _bridge_config(path: Path, server_url: str) -> None:
 def _between(rec: list, t0: float, t1: float) -> list:
     return [r for r in rec if t0 <= r[0] < t1]
 
-
-ROS2_BURSTS = (
-    "known issue: under rclpy the bridge publishes in bursts (gaps of 0.3-1 s between commands, "
-    "measured by its own header stamps on an idle 2-core machine), so commands are missed or late and the "
-    "rate, ramp and round-trip timing assertions fail in some runs"
-)
-
-
-@pytest.mark.parametrize("ros", ["1", pytest.param("2", marks=pytest.mark.xfail(strict=False, reason=ROS2_BURSTS))])
+@pytest.mark.parametrize("ros", ["1", "2"])
 def test_ros_round_trip_watchdog_estop(ros: str, tmp_path: Path) -> None:
     env, python, master = _ros_env(ros)
     server = PolicyServer(ImageEchoPolicy(), port=0).start()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_ros_bridge import ROOT, ROS2_BURSTS, _ros_env
+from test_ros_bridge import ROOT, _ros_env
 
 JOINTS = ["j1", "j2", "j3"]
 TARGET = [0.1, -0.2, 0.3]
@@ -18,7 +18,7 @@ MEASURED = [0.0, 0.0, 0.0]
 MAX_DELTA = 0.05
 
 
-@pytest.mark.parametrize("ros", ["1", pytest.param("2", marks=pytest.mark.xfail(strict=False, reason=ROS2_BURSTS))])
+@pytest.mark.parametrize("ros", ["1", "2"])
 def test_ros_joint_trajectory(ros: str, tmp_path: Path) -> None:
     env, python, master = _ros_env(ros)
     cfg = {

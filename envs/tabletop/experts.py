@@ -67,6 +67,7 @@ class ScriptedExpert:
         self.rng = np.random.default_rng(seed)
         self._episode_id = -1
         self.phases: list[Phase] = []
+        self.last_clean_action: np.ndarray | None = None  # the last action before noise (DART labels)
 
     # --- planning -------------------------------------------------------------------------------
     def _plan(self) -> list[Phase]:
@@ -159,6 +160,7 @@ class ScriptedExpert:
         r_err = _rot_z(ph.yaw) @ R_DOWN @ scene.eef_mat().T
         a[3:6] = np.clip(ROT_GAIN * T.quat2axisangle(T.mat2quat(r_err)), -1.0, 1.0)
         a[6] = ph.gripper
+        self.last_clean_action = a.astype(np.float32)
         if self.noise > 0:
             a[:6] = np.clip(a[:6] + self.rng.normal(0.0, self.noise, 6), -1.0, 1.0)
         return a.astype(np.float32)
