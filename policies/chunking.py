@@ -75,6 +75,14 @@ class SchedulerStats:
         vals = [c.nfe for c in self.calls if c.nfe is not None]
         return float(np.mean(vals)) if vals else None
 
+    def nfe_per_call(self) -> list[float]:
+        """Function evaluations of every policy call that reported them, in call order."""
+        return [c.nfe for c in self.calls if c.nfe is not None]
+
+    def max_nfe(self) -> float | None:
+        vals = self.nfe_per_call()
+        return float(max(vals)) if vals else None
+
     def mean_latency_steps(self) -> float | None:
         return float(np.mean([c.latency_steps for c in self.calls])) if self.calls else None
 

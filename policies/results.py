@@ -239,6 +239,7 @@ def summarize_records(records: list[dict[str, Any]], run_info: dict[str, Any]) -
                 "ci95": [lo, hi],
                 "mean_steps": _mean([r.get("steps") for r in rs]),
                 "mean_nfe": _mean([r.get("mean_nfe") for r in rs]),
+                "max_nfe": max((r["max_nfe"] for r in rs if r.get("max_nfe") is not None), default=None),
                 "mean_latency_s": _mean([r.get("mean_latency_s") for r in rs]),
                 "mean_wall_time_s": _mean([r.get("wall_time_s") for r in rs]),
             }

@@ -240,6 +240,8 @@ class RolloutWorker:
         rec.update(
             n_infer=stats.n_infer if stats else 0,
             mean_nfe=stats.mean_nfe() if stats else None,
+            max_nfe=stats.max_nfe() if stats else None,
+            nfe_per_chunk=stats.nfe_per_call() if stats else [],
             mean_latency_s=stats.mean_latency_s() if stats else None,
             mean_latency_steps=stats.mean_latency_steps() if stats else None,
             clipped_steps=clipper.clipped_steps if clipper else 0,

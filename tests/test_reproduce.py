@@ -1,0 +1,113 @@
+"""``vla reproduce --quick`` end to end: collect -> train 3 heads -> evaluate -> decoder sweep -> report.
+
+Checks the report files and their fields, that every NFE figure of the report is the decoder
+statistics the policy returned for each chunk (fixed-step decoders exactly their step count, AR
+one call per token, L1 one pass, adaptive rules what they reported), and that a rerun resumes:
+nothing is collected, trained or evaluated twice.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_e2e_cli import vla
+
+from scripts.reproduce import ADAPTIVE, HEADS, MAIN_DECODER, aggregate, sweep_decoders, targets
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("reproduce")
+    vla("reproduce", "--quick", "--out", str(out), "--no-progress", timeout=900)
+    return out
+
+
+def _records(folder: Path) -> list[dict]:
+    return [json.loads(x) for x in (folder / "episodes.jsonl").read_text().splitlines() if x.strip()]
+
+
+def test_quick_report_has_every_field(quick_run: Path) -> None:
+    out = quick_run
+    for f in ("report.md", "report.json", "sr_by_head.png", "sr_vs_nfe.png", "sr_per_task.png"):
+        assert (out / f).exists() and (out / f).stat().st_size > 0, f
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["quick"] is True and set(rep["heads"]) == set(HEADS)
+    for h, r in rep["heads"].items():
+        assert set(r["per_task"]) == {"PickCube", "PushLeft"}, h
+        lo, hi = r["overall"]["ci95"]
+        assert 0.0 <= lo <= r["overall"]["sr"] <= hi <= 1.0
+        assert r["chunks"] >= 2 and r["mean_latency_ms"] > 0 and r["errored"] == 0
+        # the three heads were trained with one command up to --head
+        assert rep["train_commands"][h][rep["train_commands"][h].index("--head") + 1] == h
+    strip = [[a for a in c if a not in HEADS and "/train/" not in a] for c in rep["train_commands"].values()]
+    assert all(c == strip[0] for c in strip)
+    assert set(rep["sweep"]) == set(sweep_decoders(quick=True)) | {MAIN_DECODER}
+    for r in rep["sweep"].values():
+        assert {"family", "decoder", "average_sr", "overall", "mean_nfe", "max_nfe", "mean_latency_ms"} <= set(r)
+    assert [t["target"] for t in rep["targets"]][:2] == ["diffusion head >= 80% average SR", "diffusion SR >= AR SR"]
+    assert len(rep["targets"]) == 3 and all("met" in t for t in rep["targets"])
+    md = (out / "report.md").read_text()
+    for word in ("## Heads", "## Decoder sweep", "## Targets", "diffusion", "ar", "l1", "cosine-T4"):
+        assert word in md
+
+
+def test_sweep_nfe_equals_decoder_statistics(quick_run: Path) -> None:
+    out = quick_run
+    rep = json.loads((out / "report.json").read_text())
+    folders = {**{n: out / "sweep" / n for n in sweep_decoders(quick=True)}, MAIN_DECODER: out / "eval" / "diffusion"}
+    for name, folder in folders.items():
+        recs = _records(folder)
+        per_chunk = [v for r in recs for v in r["nfe_per_chunk"]]
+        assert len(per_chunk) == sum(r["n_infer"] for r in recs) > 0, name
+        r = rep["sweep"][name]
+        assert r["mean_nfe"] == pytest.approx(np.mean(per_chunk)) and r["max_nfe"] == max(per_chunk), name
+        for rec in recs:  # each episode's own figures come from the same per-chunk statistics
+            assert rec["mean_nfe"] == pytest.approx(np.mean(rec["nfe_per_chunk"]))
+            assert rec["max_nfe"] == max(rec["nfe_per_chunk"])
+        steps = rep["sweep"][name]["decoder"].get("steps")
+        if rep["sweep"][name]["family"] == "cosine top-k":
+            assert set(per_chunk) == {float(steps)}, name  # top-k with T steps: exactly T model calls
+        else:
+            assert all(1 <= v <= 56 for v in per_chunk), name
+    assert {v for r in _records(out / "eval" / "ar") for v in r["nfe_per_chunk"]} == {56.0}  # one call per token
+    assert {v for r in _records(out / "eval" / "l1") for v in r["nfe_per_chunk"]} == {1.0}
+
+
+def test_rerun_resumes_without_redoing_work(quick_run: Path) -> None:
+    out = quick_run
+    before = {p: p.stat().st_mtime_ns for p in [out / "demos" / "summary.json", *out.glob("train/*/model.safetensors")]}
+    lines = {p: len(p.read_text().splitlines()) for p in out.glob("*/*/episodes.jsonl")}
+    res = vla("reproduce", "--quick", "--out", str(out), "--no-progress", timeout=600)
+    assert "## Targets" in res.stdout
+    assert {p: p.stat().st_mtime_ns for p in before} == before
+    assert {p: len(p.read_text().splitlines()) for p in lines} == lines
+
+
+def test_targets_say_met_or_missed_by_how_much() -> None:
+    def res(sr: float, nfe: float) -> dict:
+        return {"average_sr": sr, "mean_nfe": nfe, "overall": {}}
+
+    heads = {"diffusion": res(0.85, 12), "ar": res(0.9, 56)}
+    sweep = {MAIN_DECODER: {"family": "cosine top-k", **res(0.85, 12)},
+             "threshold-0.7": {"family": "threshold", **res(0.84, 3.5)},
+             "cosine-T2": {"family": "cosine top-k", **res(0.86, 2)}}
+    t = {x["target"].split()[0] + x["target"].split()[1]: x for x in targets(heads, sweep)}
+    assert t["diffusionhead"]["met"] and t["diffusionhead"]["margin_points"] == 5.0
+    assert not t["diffusionSR"]["met"] and t["diffusionSR"]["margin_points"] == -5.0
+    ada = t["anadaptive"]
+    assert ada["met"] and ada["decoder"] == "threshold-0.7" and ada["margin_points"] == 1.0  # cosine-T2 is not adaptive
+    assert "threshold" in ADAPTIVE and "cosine top-k" not in ADAPTIVE
+    sweep["threshold-0.7"] = {"family": "threshold", **res(0.5, 3.5)}
+    assert not targets(heads, sweep)[2]["met"]
+
+
+def test_aggregate_counts_every_chunk() -> None:
+    recs = [{"nfe_per_chunk": [12, 12], "mean_latency_s": 0.01, "n_infer": 2},
+            {"nfe_per_chunk": [3, 5, 7, 9], "mean_latency_s": 0.04, "n_infer": 4}]
+    summary = {"average_sr": 0.5, "overall": {"errored": 0}, "tasks": []}
+    a = aggregate(recs, summary)
+    assert a["mean_nfe"] == pytest.approx(48 / 6) and a["max_nfe"] == 12 and a["chunks"] == 6
+    assert a["mean_latency_ms"] == pytest.approx(1000 * (0.02 + 0.16) / 6)
