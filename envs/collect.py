@@ -1,6 +1,7 @@
 """``vla collect``: scripted-expert demonstrations in the robomimic / LIBERO HDF5 layout.
 
     vla collect --suite tabletop-10 --episodes-per-task 50 --out data/tabletop
+    vla collect --suite libero_object --episodes-per-task 50 --out data/libero   # LIBERO-Object expert
 
 Writes ``<out>/<Task>_demo.hdf5`` per task (layout in ``envs.hdf5_demos``) and
 ``<out>/summary.json``. Only successful episodes are kept; episode seeds come from a range
@@ -139,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args, _ = build_parser().parse_known_args(argv)
+    if args.suite.startswith("libero"):  # LIBERO suites: the LIBERO-Object expert and the official layout
+        from envs.libero.collect import main as libero_main
+
+        return libero_main(argv)
     args = build_parser().parse_args(argv)
     tasks = [t for t in args.tasks.split(",") if t] or None
     cameras = tuple(c for c in args.cameras.split(",") if c)

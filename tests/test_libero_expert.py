@@ -5,20 +5,23 @@ Slow (a full pick-and-place episode in a LIBERO scene): run with ``-m slow``.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
+from envs.collect import main as collect_main
 from envs.libero import LiberoSuite
-from envs.libero.collect import collect
 from envs.libero.demos import LiberoDemoFile
 
 
 @pytest.mark.slow
-def test_collect_then_replay_reproduces_success(tmp_path):
-    report = collect(
-        "libero_object", str(tmp_path), 1, tasks=[0], progress=False, image_size=64, cameras=("agentview",),
-        max_attempts_factor=2.0,
-    )
+def test_collect_then_replay_reproduces_success(tmp_path, capsys):
+    # through `vla collect`, which hands LIBERO suites to the LIBERO collector
+    rc = collect_main(["--suite", "libero_object", "--out", str(tmp_path), "--episodes-per-task", "1", "--tasks", "0",
+                       "--image-size", "64", "--cameras", "agentview", "--max-attempts-factor", "2", "--no-progress"])
+    report = json.loads(capsys.readouterr().out)
+    assert rc == 0
     assert report["kept"] == 1, report
     path = report["tasks"][0]["file"]
     with LiberoDemoFile(path) as f:
