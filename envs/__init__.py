@@ -1,7 +1,8 @@
 """Simulators behind one gymnasium interface (tabletop suite, LIBERO, robosuite). No torch.
 
-Importing ``envs`` registers the gymnasium ids ``vla/Tabletop-<Task>-v0`` and the suite
-registry (``envs.get_suite("tabletop-10")``); simulators load on first use. Rendering is
+Importing ``envs`` registers the gymnasium ids ``vla/Tabletop-<Task>-v0`` and
+``vla/Robosuite-<Task>-v0`` and the suite registry (``envs.get_suite("tabletop-10")``,
+``envs.get_suite("robosuite-classic")``); simulators load on first use. Rendering is
 headless by default (``MUJOCO_GL=egl``) unless the caller chose a backend.
 """
 
@@ -22,8 +23,10 @@ from envs.registry import (  # noqa: E402
     register_suite,
     tabletop_env_id,
 )
+from envs.robosuite_tasks import register_robosuite  # noqa: E402
 
 register_gym_envs()
+register_robosuite()
 
 __all__ = [
     "TABLETOP_SUITE",
@@ -34,6 +37,7 @@ __all__ = [
     "list_suites",
     "make_suite",
     "register_gym_envs",
+    "register_robosuite",
     "register_suite",
     "tabletop_env_id",
 ]

@@ -72,9 +72,9 @@ def collect(suite: str, episodes_per_task: int, out: str | Path, tasks: list[str
     """Collect ``episodes_per_task`` successful demos per task; return the summary dict."""
     from tqdm import tqdm
 
+    from envs.experts import make_expert
     from envs.hdf5_demos import write_demo_file
     from envs.registry import get_suite
-    from envs.tabletop.experts import make_expert
 
     if episodes_per_task < 1:
         raise ValueError(f"episodes_per_task: expected >= 1, got {episodes_per_task}")

@@ -23,7 +23,7 @@ class ExpertPolicy(Policy):
     action_dim = 7
 
     def __init__(self, env: Any, task: str = "", noise: float = 0.0, seed: int | None = 0, validate: bool = True) -> None:
-        from envs.tabletop.experts import make_expert
+        from envs.experts import make_expert
 
         self.env = env
         self.task = task

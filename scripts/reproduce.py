@@ -83,13 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--tasks", nargs="+", default=None, help="subset of tabletop tasks (default: all 10)")
     g = p.add_argument_group("training (same for every head)")
     g.add_argument("--heads", nargs="+", choices=HEADS, default=list(HEADS))
-    g.add_argument("--steps", type=int, default=5000)
+    g.add_argument("--steps", type=int, default=4000)
     g.add_argument("--batch-size", type=int, default=32)
     g.add_argument("--lr", type=float, default=1e-3)
     g.add_argument("--image-size", type=int, default=64)
     g.add_argument("--hidden-size", type=int, default=128)
     g.add_argument("--layers", type=int, default=2)
     g.add_argument("--vision-layers", type=int, default=1)
+    g.add_argument("--image-pool", type=int, default=1, help="1: one image token per 8x8 patch")
+    g.add_argument("--n-bins", type=int, default=32,
+                   help="action bins per dimension (the paper's 256 spreads these few demos too thin)")
     g.add_argument("--seed", type=int, default=0)
     g = p.add_argument_group("evaluation")
     g.add_argument("--episodes-per-task", type=int, default=50, help="main comparison of the heads")
@@ -130,7 +133,8 @@ def train_argv(args: argparse.Namespace, head: str, demos: Path, out: Path) -> l
     """The ``vla train`` command of one head: everything but the head is shared."""
     argv = ["--data", str(demos), "--out", str(out), "--preset", "tiny", "--head", head, "--horizon", "8",
             "--image-size", str(args.image_size), "--hidden-size", str(args.hidden_size), "--layers", str(args.layers),
-            "--heads", "4", "--vision-layers", str(args.vision_layers), "--steps", str(args.steps),
+            "--heads", "4", "--vision-layers", str(args.vision_layers), "--image-pool", str(args.image_pool),
+            "--n-bins", str(args.n_bins), "--binary-gripper", "--steps", str(args.steps),
             "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--warmup-steps", str(min(100, args.steps // 10)),
             "--seed", str(args.seed), "--save-every", str(max(1, min(500, args.steps))), "--keep-checkpoints", "1",
             "--log-every", str(max(1, min(50, args.steps)))]

@@ -33,6 +33,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--binary-gripper", action="store_true", help="gripper (last dim) as -1 / +1")
     g = p.add_argument_group("tiny model sizes")
     g.add_argument("--image-size", type=int, default=64)
+    g.add_argument("--image-pool", type=int, default=2,
+                   help="average-pool the vision patch grid by this factor (1: one token per patch)")
     g.add_argument("--hidden-size", type=int, default=None, help="language model width")
     g.add_argument("--layers", type=int, default=None, help="language model layers")
     g.add_argument("--heads", type=int, default=None, help="language model attention heads")
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg = VLAConfig(preset=args.preset, head=args.head, horizon=args.horizon, n_bins=args.n_bins,
                     normalization=args.normalization, binary_gripper=args.binary_gripper,
-                    image_size=args.image_size, crop_area=args.crop_area)
+                    image_size=args.image_size, crop_area=args.crop_area, image_pool=args.image_pool)
     flip = {"auto": None, "yes": True, "no": False}[args.flip_images]
     demos = load_demos(args.data, cfg.cameras, flip)
     cfg.action_dim = int(demos[0].actions.shape[1])
