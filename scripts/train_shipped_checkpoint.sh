@@ -3,23 +3,27 @@
 # (evaluated by `make demo` / `vla demo`), from demonstrations the repo's scripted expert collects.
 #
 #   scripts/train_shipped_checkpoint.sh                 # defaults below
-#   STEPS=3000 DEMOS_PER_TASK=20 scripts/train_shipped_checkpoint.sh
+#   STEPS=3000 DEMOS_PER_TASK=10 scripts/train_shipped_checkpoint.sh
+#   DATA=runs/reproduce/demos WORK=runs/reproduce/train/diffusion scripts/train_shipped_checkpoint.sh
+#       (export the diffusion head `vla reproduce` trained: same commands, so both stages are skipped)
 #
 # Stages (each skipped when its output exists, so a killed run continues):
 #   1. vla collect: DEMOS_PER_TASK successful expert demos per tabletop task -> $DATA
-#   2. vla train:   tiny preset, diffusion head -> $WORK (resumes from its latest checkpoint)
+#                   (noise ACTION_NOISE executed, the expert's clean actions recorded)
+#   2. vla train:   tiny preset, diffusion head, 32 bins, binary gripper -> $WORK (resumes from its
+#                   latest checkpoint); the same command `vla reproduce` uses for its diffusion head
 #   3. export:      the inference files only (config, weights, norm stats, tokenizer) -> $OUT,
 #                   plus $OUT/README.md recording the exact commands, seeds, commit and log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SEED=${SEED:-0}
-DEMOS_PER_TASK=${DEMOS_PER_TASK:-10}
-ACTION_NOISE=${ACTION_NOISE:-0.05}
-STEPS=${STEPS:-1500}
-BATCH=${BATCH:-16}
-DATA=${DATA:-runs/shipped/demos}
-WORK=${WORK:-runs/shipped/train-1500}
+DEMOS_PER_TASK=${DEMOS_PER_TASK:-20}
+ACTION_NOISE=${ACTION_NOISE:-0.1}
+STEPS=${STEPS:-4000}
+BATCH=${BATCH:-32}
+DATA=${DATA:-runs/shipped/demos-clean}
+WORK=${WORK:-runs/shipped/train-$STEPS}
 OUT=${OUT:-checkpoints/tabletop-tiny-dd}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export MUJOCO_GL=${MUJOCO_GL:-egl} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-egl}
@@ -27,9 +31,9 @@ export MUJOCO_GL=${MUJOCO_GL:-egl} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-egl}
 COLLECT=(collect --suite tabletop-10 --episodes-per-task "$DEMOS_PER_TASK" --image-size 128
          --action-noise "$ACTION_NOISE" --seed "$SEED" --out "$DATA" --no-progress)
 TRAIN=(train --data "$DATA" --out "$WORK" --preset tiny --head diffusion --horizon 8 --image-size 64
-       --hidden-size 128 --layers 2 --heads 4 --vision-layers 1 --steps "$STEPS" --batch-size "$BATCH"
-       --lr 1e-3 --warmup-steps 30 --seed "$SEED" --save-every 100 --keep-checkpoints 1 --log-every 10
-       --no-progress)
+       --hidden-size 128 --layers 2 --heads 4 --vision-layers 1 --image-pool 1 --n-bins 32 --binary-gripper
+       --steps "$STEPS" --batch-size "$BATCH" --lr 0.001 --warmup-steps 100 --seed "$SEED" --save-every 500
+       --keep-checkpoints 1 --log-every 50 --no-progress)
 
 echo "[$(date -u +%FT%TZ)] stage 1: collect -> $DATA"
 if [ ! -f "$DATA/summary.json" ]; then
@@ -56,6 +60,12 @@ COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)
 DIRTY=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (working tree had uncommitted changes)" || true)
 LAST=$(tail -n 1 "$WORK/train_log.csv" 2>/dev/null || echo "")
 SIZE=$(du -sh "$OUT" | cut -f1)
+# EVAL=<an evaluation's summary.json>: its success rate goes into the README (and eval.json)
+MEASURED="not measured by this script: run \`vla demo\`"
+if [ -n "${EVAL:-}" ] && [ -f "$EVAL" ]; then
+    cp "$EVAL" "$OUT/eval.json"
+    MEASURED=$("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); o=s["overall"]; print(f"average SR {100*s[\"average_sr\"]:.1f}% over {len(s[\"tasks\"])} tasks, {o[\"successes\"]}/{o[\"episodes\"]} episodes (Wilson 95% [{100*o[\"ci95\"][0]:.1f}, {100*o[\"ci95\"][1]:.1f}]), from {sys.argv[1]}")' "$EVAL")
+fi
 cat > "$OUT/README.md" <<EOF
 # tabletop-tiny-dd: the checkpoint shipped for \`make demo\`
 
@@ -77,6 +87,7 @@ vla ${TRAIN[*]}
 - demonstrations: see demos_summary.json (episode seeds disjoint from the evaluation init states)
 - last training log line (step,loss,lr,grad_norm,examples_per_s,elapsed_s): $LAST
 - size on disk: $SIZE; files: config.json, model.safetensors, norm_stats.json, tokenizer files, train_log.csv
+- measured: $MEASURED
 
 Evaluate: \`vla demo\` or \`vla eval --policy checkpoints/tabletop-tiny-dd --suite tabletop\`.
 EOF
