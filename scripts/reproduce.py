@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--episodes-per-task", type=int, default=50, help="main comparison of the heads")
     g.add_argument("--sweep-episodes-per-task", type=int, default=10, help="each decoder of the sweep")
     g.add_argument("--no-sweep", action="store_true")
+    g.add_argument("--sweep-decoders", nargs="+", default=None, metavar="NAME",
+                   help="only these decoders of the sweep (default: all; see sweep_decoders())")
     g.add_argument("--no-text", action="store_true", help="skip the list-task (text) side")
     g.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     g.add_argument("--max-steps", type=int, default=None, help="override the suite's step limit")
@@ -381,6 +383,11 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, name) < 1:
             print(f"vla reproduce: --{name.replace('_', '-')} must be >= 1", file=sys.stderr)
             return 2
+    unknown = sorted(set(args.sweep_decoders or ()) - set(sweep_decoders(args.quick)))
+    if unknown:
+        print(f"vla reproduce: --sweep-decoders: unknown {unknown}; expected some of "
+              f"{sorted(sweep_decoders(args.quick))}", file=sys.stderr)
+        return 2
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     from policies.results import git_commit
@@ -407,7 +414,10 @@ def main(argv: list[str] | None = None) -> int:
                          args.episodes_per_task, 1)
     sweep: dict[str, Any] = {}
     if "diffusion" in args.heads and not args.no_sweep:
-        for name, (family, dec) in sweep_decoders(args.quick).items():
+        chosen = sweep_decoders(args.quick)
+        if args.sweep_decoders:
+            chosen = {n: v for n, v in chosen.items() if n in args.sweep_decoders}
+        for name, (family, dec) in chosen.items():
             if name == MAIN_DECODER and args.sweep_episodes_per_task == args.episodes_per_task:
                 r = heads["diffusion"]
             else:

@@ -111,3 +111,10 @@ def test_aggregate_counts_every_chunk() -> None:
     a = aggregate(recs, summary)
     assert a["mean_nfe"] == pytest.approx(48 / 6) and a["max_nfe"] == 12 and a["chunks"] == 6
     assert a["mean_latency_ms"] == pytest.approx(1000 * (0.02 + 0.16) / 6)
+
+
+def test_unknown_sweep_decoder_is_refused_before_any_work(tmp_path: Path) -> None:
+    from scripts.reproduce import main
+
+    assert main(["--out", str(tmp_path / "r"), "--sweep-decoders", "cosine-T4", "no-such-rule"]) == 2
+    assert not (tmp_path / "r").exists()
