@@ -293,7 +293,8 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
                      f"{_fmt(t['margin_points'])} |")
     if report.get("text"):
         lines += ["", "## Text side", "", f"List-task results: {report['text']['report']}"]
-    lines += ["", "Plots: `sr_by_head.png`, `sr_vs_nfe.png`, `sr_per_task.png`. Stage times (s): "
+    lines += ["", "Plots: `sr_by_head.png`, `sr_vs_nfe.png`, `sr_per_task.png`. Stage times of this invocation (s; "
+              "stages finished by an earlier, interrupted invocation count only what was left): "
               + ", ".join(f"{k} {v:.0f}" for k, v in report["stage_seconds"].items()), ""]
     (out / "report.md").write_text("\n".join(lines))
 
