@@ -35,6 +35,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from envs.object_poses import ObjectPoses
 from envs.protocol import EvalProtocol
 from envs.registry import GYM_NAMESPACE, NUM_INIT_STATES, SUITE_ALIASES, TaskSpec, register_suite
 
@@ -140,7 +141,7 @@ class Episode:
     init_state_index: int | None = None
 
 
-class RobosuiteScene:
+class RobosuiteScene(ObjectPoses):
     """Privileged-state view of the wrapped robosuite env (what scripted experts and tests read)."""
 
     def __init__(self, rs_env: Any, objects: dict[str, Any]):
@@ -153,17 +154,6 @@ class RobosuiteScene:
     def robots(self) -> list[Any]:
         """robosuite's robot objects (as on the tabletop scene)."""
         return self.env.robots
-
-    def object_pos(self, name: str) -> np.ndarray:
-        return np.array(self.sim.data.body_xpos[self.body_ids[name]])
-
-    def object_quat(self, name: str) -> np.ndarray:
-        """Orientation quaternion (w, x, y, z)."""
-        return np.array(self.sim.data.body_xquat[self.body_ids[name]])
-
-    def object_yaw(self, name: str) -> float:
-        w, x, y, z = self.object_quat(name)
-        return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
 
     def is_grasped(self, name: str) -> bool:
         rs = self.env

@@ -17,6 +17,7 @@ from robosuite.environments.manipulation.manipulation_env import ManipulationEnv
 from robosuite.models.arenas import TableArena
 from robosuite.models.tasks import ManipulationTask
 
+from envs.object_poses import ObjectPoses
 from envs.tabletop.objects import OBJECTS, build_object
 from envs.tabletop.render import prepare_model_for_fast_render
 
@@ -43,7 +44,7 @@ def yaw_quat_wxyz(yaw: float) -> np.ndarray:
     return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
 
 
-class TabletopScene(ManipulationEnv):
+class TabletopScene(ObjectPoses, ManipulationEnv):
     """robosuite environment with every tabletop object; the gymnasium env drives it."""
 
     def __init__(self, **kwargs):
@@ -141,17 +142,6 @@ class TabletopScene(ManipulationEnv):
     def set_layout(self, layout: Layout) -> None:
         """Layout to apply at the next ``reset()``."""
         self._layout = layout
-
-    def object_pos(self, name: str) -> np.ndarray:
-        return np.array(self.sim.data.body_xpos[self.body_ids[name]])
-
-    def object_quat(self, name: str) -> np.ndarray:
-        """Orientation quaternion (w, x, y, z)."""
-        return np.array(self.sim.data.body_xquat[self.body_ids[name]])
-
-    def object_yaw(self, name: str) -> float:
-        w, x, y, z = self.object_quat(name)
-        return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
 
     def set_object_pose(self, name: str, pos, quat_wxyz=(1.0, 0.0, 0.0, 0.0)) -> None:
         """Teleport an object (for tests and scripted setups); call ``sim.forward()`` after."""
