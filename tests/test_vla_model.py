@@ -21,9 +21,9 @@ LANG = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_
 TEXTS = ["pick up the red cube", "open the top drawer of the cabinet", "push"]
 
 
-def make(head: str = "diffusion"):
+def make(head: str = "diffusion", prefix_order: str = "images_first"):
     tok = build_word_tokenizer(TEXTS)
-    cfg = VLAConfig(head=head, horizon=4, n_bins=32, image_size=32)
+    cfg = VLAConfig(head=head, horizon=4, n_bins=32, image_size=32, prefix_order=prefix_order)
     model = build_tiny(cfg, tok, VISION, LANG, seed=0).eval()
     return model, tok
 
@@ -35,8 +35,9 @@ def prefix_of(model, tok, n: int = 3):
 
 
 @torch.no_grad()
-def test_prefix_cache_matches_full_pass() -> None:
-    model, tok = make()
+@pytest.mark.parametrize("order", ["images_first", "text_first"])
+def test_prefix_cache_matches_full_pass(order: str) -> None:
+    model, tok = make(prefix_order=order)
     prefix = prefix_of(model, tok)
     cfg = model.config
     ad = PrefixAdapter(model, prefix, causal=False)
@@ -54,14 +55,20 @@ def test_prefix_cache_matches_full_pass() -> None:
 
 
 @torch.no_grad()
-def test_padding_does_not_change_a_row() -> None:
-    model, tok = make()
-    prefix = prefix_of(model, tok)
+@pytest.mark.parametrize("order", ["images_first", "text_first"])
+def test_padding_does_not_change_a_row(order: str) -> None:
+    tok = build_word_tokenizer(TEXTS)
+    model = build_tiny(VLAConfig(horizon=4, n_bins=32, image_size=32, prefix_order=order), tok, VISION, LANG,
+                       seed=0).eval()
+    g = torch.Generator().manual_seed(0)
+    pixels, proprio = torch.randn(3, 2, 3, 32, 32, generator=g), torch.randn(3, 8, generator=g)
+    ids, valid = encode_texts(tok, TEXTS, 32)
+    prefix = model.encode_prefix(pixels, proprio, ids, valid)
     block = torch.full((3, 28), model.config.mask_token_id)
     batch = PrefixAdapter(model, prefix, causal=False)(block)
-    n = int(prefix.valid[2].sum())  # the shortest instruction: trim its padding
-    from vla.model import Prefix
-    alone = Prefix(prefix.embeds[2:, :n], prefix.valid[2:, :n])
+    k = int(valid[2].sum())  # the shortest instruction, encoded alone without its padding
+    alone = model.encode_prefix(pixels[2:], proprio[2:], ids[2:, :k], valid[2:, :k])
+    assert bool(alone.valid.all()) and alone.length < prefix.length
     torch.testing.assert_close(PrefixAdapter(model, alone, causal=False)(block[2:]), batch[2:], atol=1e-5, rtol=0)
 
 
@@ -132,3 +139,36 @@ def test_bad_observations() -> None:
         VLAInference(model, tok, stats, decoder={"stepz": 3})
     with pytest.raises(ValueError, match="head: expected one of"):
         VLAConfig(head="mlp")
+
+
+def test_grid_coord_features_identify_each_cell() -> None:
+    from vla.model import grid_coord_features
+
+    f = grid_coord_features(16, 8)[0]  # 4 x 4 grid, 4 row + 4 column features
+    assert f.shape == (16, 8) and float(f.abs().max()) <= 1.0
+    assert len({tuple(np.round(r.numpy(), 5)) for r in f}) == 16  # every cell distinct
+    torch.testing.assert_close(f[0, :4], f[3, :4])  # same row -> same row features
+    torch.testing.assert_close(f[0, 4:], f[12, 4:])  # same column -> same column features
+    assert not torch.allclose(f[0, 4:], f[1, 4:])
+
+
+@torch.no_grad()
+def test_image_coord_features_reach_the_tokens_and_survive_a_config_round_trip(tmp_path) -> None:
+    from vla.factory import from_config
+
+    tok = build_word_tokenizer(TEXTS)
+    cfg = VLAConfig(horizon=4, n_bins=32, image_size=32, image_pool=1, image_coord_features=16)
+    model = build_tiny(cfg, tok, VISION, LANG, seed=0).eval()
+    assert model.projector[0].in_features == VISION["hidden_size"] + 16
+    # a blank image: without coordinates the vision tower's own position embedding is the only
+    # difference between tokens; zeroing it leaves the appended coordinates to tell cells apart
+    model.vision.embeddings.position_embedding.weight.zero_()
+    tokens = model.encode_images(torch.zeros(1, 2, 3, 32, 32))
+    n = tokens.shape[1] // 2
+    assert len({tuple(np.round(t.numpy(), 5)) for t in tokens[0, :n]}) == n
+    cfg.save(tmp_path / "config.json")
+    again = from_config(VLAConfig.load(tmp_path / "config.json"))
+    again.load_state_dict(model.state_dict())
+    torch.testing.assert_close(again.eval().encode_images(torch.zeros(1, 2, 3, 32, 32)), tokens)
+    with pytest.raises(ValueError, match="image_coord_features"):
+        VLAConfig(image_coord_features=6)

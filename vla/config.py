@@ -15,6 +15,7 @@ from typing import Any
 
 HEADS = ("diffusion", "ar", "l1")
 PRESETS = ("tiny", "pretrained")
+PREFIX_ORDERS = ("images_first", "text_first")
 
 
 @dataclass
@@ -39,7 +40,13 @@ class VLAConfig:
     image_std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     #: average-pool the patch grid by this factor before projecting (fewer image tokens)
     image_pool: int = 2
+    #: fixed 2-D sin-cos features of each image token's grid cell, appended to the projector's
+    #: input (CoordConv-style); 0 disables. Gives the LM the patch location linearly.
+    image_coord_features: int = 0
     max_instruction_tokens: int = 32
+    #: prefix layout: "images_first" [images | proprio | text] (OpenVLA) or "text_first"
+    #: [text | proprio | images], where the causal prefix lets image tokens read the instruction
+    prefix_order: str = "images_first"
     #: size of the text vocabulary before the action tokens (set when the model is built)
     text_vocab_size: int = 0
     #: `transformers` configs (``to_dict()`` with ``model_type``) of the two towers
@@ -59,6 +66,10 @@ class VLAConfig:
         for name in ("horizon", "action_dim", "proprio_dim", "image_size", "image_pool"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name}: expected a positive integer, got {getattr(self, name)!r}")
+        if int(self.image_coord_features) < 0 or int(self.image_coord_features) % 4:
+            raise ValueError(f"image_coord_features: expected 0 or a positive multiple of 4, got {self.image_coord_features!r}")
+        if self.prefix_order not in PREFIX_ORDERS:
+            raise ValueError(f"prefix_order: expected one of {PREFIX_ORDERS}, got {self.prefix_order!r}")
         if self.n_bins < 2:
             raise ValueError(f"n_bins: expected >= 2, got {self.n_bins}")
         self.cameras = tuple(self.cameras)

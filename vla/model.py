@@ -2,7 +2,8 @@
 block of H x D tokens run through one `transformers` causal LM with a custom 4D attention mask.
 
 Sequence layout (per row): ``[camera tokens | proprio token | instruction tokens (right
-padded) | block]``. The prefix attends causally (padding keys masked), so its KV cache is
+padded) | block]``, or with ``config.prefix_order == "text_first"`` ``[instruction tokens |
+proprio token | camera tokens | block]`` so that image tokens can attend to the instruction. The prefix attends causally (padding keys masked), so its KV cache is
 computed once per observation. The block (action tokens, or generated text) attends to every
 valid prefix position and, within itself, bidirectionally (``diffusion`` / ``l1`` / masked text)
 or causally (``ar`` / autoregressive text). Position ids skip padding.
@@ -69,6 +70,26 @@ def masked_count(r: torch.Tensor, length: int) -> torch.Tensor:
     return torch.clamp(torch.round(torch.cos(math.pi * r / 2) * length), min=1).long()
 
 
+def grid_coord_features(n: int, dim: int) -> torch.Tensor:
+    """``[1, n, dim]`` fixed sin-cos features of the (row, column) of each cell of a square grid.
+
+    Half of ``dim`` encodes the row, half the column, each as sin / cos at ``dim / 4`` octave
+    frequencies of the cell centre in [0, 1]; a non-square token count gets the flat index as row.
+    """
+    g = int(math.isqrt(n))
+    idx = torch.arange(n, dtype=torch.float32)
+    if g * g == n:
+        rows, cols = (idx // g + 0.5) / g, (idx % g + 0.5) / g
+    else:
+        rows, cols = (idx + 0.5) / n, torch.full_like(idx, 0.5)
+    freqs = math.pi * 2.0 ** torch.arange(dim // 4, dtype=torch.float32)
+    parts = []
+    for v in (rows, cols):
+        ang = v[:, None] * freqs[None]
+        parts += [torch.sin(ang), torch.cos(ang)]
+    return torch.cat(parts, dim=-1)[None]
+
+
 class VLAModel(nn.Module):
     """Vision-language-action model over a `transformers` vision tower and causal LM."""
 
@@ -79,7 +100,8 @@ class VLAModel(nn.Module):
         self.lm = lm
         hv = int(vision.config.hidden_size)
         hd = int(lm.config.hidden_size)
-        self.projector = nn.Sequential(nn.Linear(hv, hd), nn.GELU(), nn.Linear(hd, hd))
+        self.projector = nn.Sequential(nn.Linear(hv + int(config.image_coord_features), hd), nn.GELU(),
+                                       nn.Linear(hd, hd))
         self.camera_embed = nn.Parameter(torch.randn(len(config.cameras), hd) * 0.02)
         self.proprio_proj = nn.Sequential(nn.Linear(config.proprio_dim, hd), nn.GELU(), nn.Linear(hd, hd))
         if config.head == "l1":
@@ -102,6 +124,9 @@ class VLAModel(nn.Module):
         if g * g == n and pool > 1 and g % pool == 0:
             grid = feats.transpose(1, 2).reshape(feats.shape[0], -1, g, g)
             feats = F.avg_pool2d(grid, pool).flatten(2).transpose(1, 2)
+        if self.config.image_coord_features:
+            coords = grid_coord_features(feats.shape[1], self.config.image_coord_features)
+            feats = torch.cat([feats, coords.to(feats).expand(feats.shape[0], -1, -1)], dim=-1)
         tokens = self.projector(feats)
         tokens = tokens.reshape(b, c, tokens.shape[1], -1) + self.camera_embed[None, :, None, :].to(tokens.dtype)
         return tokens.flatten(1, 2)
@@ -115,11 +140,13 @@ class VLAModel(nn.Module):
         """Embed images, proprio (normalized) and right-padded instruction ids into a prefix."""
         img = self.encode_images(pixels)
         prop = self.proprio_proj(proprio.to(img.dtype))[:, None]
-        txt = self.embed_tokens(text_ids)
-        embeds = torch.cat([img, prop.to(txt.dtype), txt.to(img.dtype) if txt.dtype != img.dtype else txt], dim=1)
-        b = embeds.shape[0]
-        ones = torch.ones(b, img.shape[1] + 1, dtype=torch.bool, device=embeds.device)
-        return Prefix(embeds, torch.cat([ones, text_valid.to(embeds.device).bool()], dim=1))
+        txt = self.embed_tokens(text_ids).to(img.dtype)
+        b = img.shape[0]
+        ones = torch.ones(b, img.shape[1] + 1, dtype=torch.bool, device=img.device)
+        text_valid = text_valid.to(img.device).bool()
+        if self.config.prefix_order == "text_first":
+            return Prefix(torch.cat([txt, prop, img], dim=1), torch.cat([text_valid, ones], dim=1))
+        return Prefix(torch.cat([img, prop, txt], dim=1), torch.cat([ones, text_valid], dim=1))
 
     # ------------------------------------------------------------------ masks
     @staticmethod

@@ -14,7 +14,7 @@ import json
 import sys
 from functools import partial
 
-from .config import HEADS, PRESETS
+from .config import HEADS, PREFIX_ORDERS, PRESETS
 
 
 def parser() -> argparse.ArgumentParser:
@@ -35,6 +35,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--image-size", type=int, default=64)
     g.add_argument("--image-pool", type=int, default=2,
                    help="average-pool the vision patch grid by this factor (1: one token per patch)")
+    g.add_argument("--image-coords", type=int, default=0, metavar="N",
+                   help="append N fixed sin-cos grid-coordinate features to each image token (multiple of 4; 0: none)")
+    g.add_argument("--prefix-order", choices=PREFIX_ORDERS, default="images_first",
+                   help="text_first: [instruction | proprio | images] so image tokens can attend to the instruction")
     g.add_argument("--hidden-size", type=int, default=None, help="language model width")
     g.add_argument("--layers", type=int, default=None, help="language model layers")
     g.add_argument("--heads", type=int, default=None, help="language model attention heads")
@@ -97,7 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     cfg = VLAConfig(preset=args.preset, head=args.head, horizon=args.horizon, n_bins=args.n_bins,
                     normalization=args.normalization, binary_gripper=args.binary_gripper,
-                    image_size=args.image_size, crop_area=args.crop_area, image_pool=args.image_pool)
+                    image_size=args.image_size, crop_area=args.crop_area, image_pool=args.image_pool,
+                    image_coord_features=args.image_coords, prefix_order=args.prefix_order)
     flip = {"auto": None, "yes": True, "no": False}[args.flip_images]
     demos = load_demos(args.data, cfg.cameras, flip)
     cfg.action_dim = int(demos[0].actions.shape[1])

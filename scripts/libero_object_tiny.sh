@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Train the tiny VLA on LIBERO-Object demonstrations collected here by the scripted expert, and
+# evaluate it with the published LIBERO protocol (initial state i for episode i, 280 steps,
+# 10 wait steps, 180-degree image rotation, env reseeded per episode).
+#
+#   scripts/libero_object_tiny.sh                              # defaults below
+#   DEMOS_PER_TASK=20 STEPS=6000 EPISODES=50 scripts/libero_object_tiny.sh
+#
+# Stages (each skipped when its output exists; training and evaluation resume after a kill):
+#   1. vla collect: DEMOS_PER_TASK expert demos per LIBERO-Object task (placements sampled by
+#                   LIBERO's own init sampler, disjoint from the fixed evaluation initial states)
+#   2. vla train:   the tabletop reproduction recipe (tiny preset, 32 bins, binary gripper)
+#   3. vla eval:    EPISODES episodes per task (the protocol says 50; fewer is a reduced run and
+#                   the report says so), WORKERS env processes
+#   4. report:      $REPORT/README.md (commands, commit, SR table) + summary.json / summary.md
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SEED=${SEED:-0}
+DEMOS_PER_TASK=${DEMOS_PER_TASK:-10}
+HEAD=${HEAD:-diffusion}
+STEPS=${STEPS:-3000}
+BATCH=${BATCH:-32}
+EPISODES=${EPISODES:-50}
+WORKERS=${WORKERS:-2}
+WORK=${WORK:-runs/libero_obj}
+REPORT=${REPORT:-reports/libero-object-tiny}
+PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+export MUJOCO_GL=${MUJOCO_GL:-egl} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-egl}
+
+COLLECT=(collect --suite libero_object --episodes-per-task "$DEMOS_PER_TASK" --image-size 128 --seed "$SEED"
+         --out "$WORK/demos" --no-progress)
+TRAIN=(train --data "$WORK/demos" --out "$WORK/train-$HEAD" --preset tiny --head "$HEAD" --horizon 8
+       --image-size 64 --hidden-size 128 --layers 2 --heads 4 --vision-layers 1 --image-pool 1
+       --image-coords 32 --prefix-order text_first --n-bins 32 --binary-gripper --steps "$STEPS"
+       --batch-size "$BATCH" --lr 0.001 --warmup-steps 100 --seed "$SEED" --save-every 500
+       --keep-checkpoints 1 --log-every 50 --no-progress)
+EVAL=(eval --policy "$WORK/train-$HEAD" --suite libero_object --episodes-per-task "$EPISODES"
+      --workers "$WORKERS" --threads 1 --videos-per-task 1 --out "$WORK/eval-$HEAD" --resume --no-progress)
+
+echo "[$(date -u +%FT%TZ)] stage 1: collect -> $WORK/demos"
+if ! compgen -G "$WORK/demos/libero_object/*_demo.hdf5" > /dev/null \
+   || [ "$(ls "$WORK"/demos/libero_object/*_demo.hdf5 | wc -l)" -lt 10 ]; then
+    "$PY" -m vla.cli "${COLLECT[@]}"
+fi
+
+echo "[$(date -u +%FT%TZ)] stage 2: train -> $WORK/train-$HEAD"
+if [ ! -f "$WORK/train-$HEAD/model.safetensors" ]; then
+    resume=()
+    if compgen -G "$WORK/train-$HEAD/checkpoint-*" > /dev/null; then resume=(--resume); fi
+    "$PY" -m vla.cli "${TRAIN[@]}" "${resume[@]}"
+fi
+
+echo "[$(date -u +%FT%TZ)] stage 3: eval -> $WORK/eval-$HEAD"
+"$PY" -m vla.cli "${EVAL[@]}"
+
+echo "[$(date -u +%FT%TZ)] stage 4: report -> $REPORT"
+mkdir -p "$REPORT"
+cp "$WORK/eval-$HEAD/summary.json" "$WORK/eval-$HEAD/summary.md" "$REPORT/"
+cp "$WORK/eval-$HEAD/sr_per_task.png" "$REPORT/" 2>/dev/null || true
+cp "$WORK/train-$HEAD/train_log.csv" "$REPORT/" 2>/dev/null || true
+COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+DIRTY=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && echo " (working tree had uncommitted changes)" || true)
+cat > "$REPORT/README.md" <<EOF
+# Tiny VLA on LIBERO-Object, trained on demonstrations collected here
+
+Produced by \`scripts/libero_object_tiny.sh\` with SEED=$SEED DEMOS_PER_TASK=$DEMOS_PER_TASK HEAD=$HEAD
+STEPS=$STEPS BATCH=$BATCH EPISODES=$EPISODES WORKERS=$WORKERS, i.e. exactly:
+
+\`\`\`
+vla ${COLLECT[*]}
+vla ${TRAIN[*]}
+vla ${EVAL[*]}
+\`\`\`
+
+- code commit: $COMMIT$DIRTY
+- finished: $(date -u +%FT%TZ) on $(nproc) CPU cores
+- protocol: LIBERO-Object as published (see summary.json "protocol"); $EPISODES episodes per task
+  (the published protocol uses 50)
+- for scale: Discrete Diffusion VLA reports 98.6% on LIBERO-Object with a 7B backbone trained on
+  the official demonstrations on GPUs; this is a 1M-parameter model trained from scratch on CPU
+
+$(cat "$WORK/eval-$HEAD/summary.md")
+EOF
+echo "[$(date -u +%FT%TZ)] done: $REPORT"
