@@ -21,9 +21,9 @@ LANG = dict(hidden_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_
 TEXTS = ["pick up the red cube", "open the top drawer of the cabinet", "push"]
 
 
-def make(head: str = "diffusion", prefix_order: str = "images_first"):
+def make(head: str = "diffusion", prefix_order: str = "images_first", slots: bool = False):
     tok = build_word_tokenizer(TEXTS)
-    cfg = VLAConfig(head=head, horizon=4, n_bins=32, image_size=32, prefix_order=prefix_order)
+    cfg = VLAConfig(head=head, horizon=4, n_bins=32, image_size=32, prefix_order=prefix_order, action_slot_embed=slots)
     model = build_tiny(cfg, tok, VISION, LANG, seed=0).eval()
     return model, tok
 
@@ -73,13 +73,17 @@ def test_padding_does_not_change_a_row(order: str) -> None:
 
 
 @torch.no_grad()
-def test_incremental_ar_equals_teacher_forcing() -> None:
-    model, tok = make("ar")
+@pytest.mark.parametrize("slots", [False, True])
+def test_incremental_ar_equals_teacher_forcing(slots: bool) -> None:
+    model, tok = make("ar", slots=slots)
     cfg = model.config
     prefix = prefix_of(model, tok)
-    ad = PrefixAdapter(model, prefix, causal=True, start_token=cfg.action_start_id)
+    ad = PrefixAdapter(model, prefix, causal=True, start_token=cfg.action_start_id, action_block=True)
     seq = torch.randint(cfg.action_token_offset, cfg.action_token_offset + cfg.n_bins, (3, 28))
-    full = ad(torch.cat([torch.full((3, 1), cfg.action_start_id), seq[:, :-1]], 1))
+    teacher = torch.cat([torch.full((3, 1), cfg.action_start_id), seq[:, :-1]], 1)
+    full = ad(teacher)
+    plain = PrefixAdapter(model, prefix, causal=True, start_token=cfg.action_start_id)(teacher)
+    assert torch.allclose(plain, full) != slots  # slot embeddings enter the action block only when configured
     logits, state = ad.start(seq[:, :0])
     outs = [logits]
     for j in range(0, 27, 3):  # extend by chunks of up to 3 tokens
@@ -93,15 +97,17 @@ def test_incremental_ar_equals_teacher_forcing() -> None:
 
 @torch.no_grad()
 @pytest.mark.parametrize("options", [{}, {"remask": "ddvla_code", "temperature": 1.0, "gumbel_temperature": 1.0},
-                                     {"block": "fixed", "block_size": 14}])
+                                     {"block": "fixed", "block_size": 14}, {"block": "fixed", "block_size": 7, "slots": 1}])
 def test_masked_decode_same_with_and_without_cache(options: dict) -> None:
-    model, tok = make()
+    options = dict(options)
+    model, tok = make(slots=bool(options.pop("slots", 0)))
     cfg = model.config
     prefix = prefix_of(model, tok)
     allowed = allowed_action_tokens(cfg)
     out = []
     for cache in ("prefix", "none"):
-        res = masked_decode(PrefixAdapter(model, prefix, causal=False), torch.zeros(3, 0, dtype=torch.long), 28,
+        res = masked_decode(PrefixAdapter(model, prefix, causal=False, action_block=True),
+                            torch.zeros(3, 0, dtype=torch.long), 28,
                             {"steps": 4, "cache": cache, **options}, mask_id=cfg.mask_token_id, allowed=allowed, seed=5)
         assert res.stats.extra["cache"] == cache
         out.append(res.tokens)
@@ -172,3 +178,32 @@ def test_image_coord_features_reach_the_tokens_and_survive_a_config_round_trip(t
     torch.testing.assert_close(again.eval().encode_images(torch.zeros(1, 2, 3, 32, 32)), tokens)
     with pytest.raises(ValueError, match="image_coord_features"):
         VLAConfig(image_coord_features=6)
+
+
+@torch.no_grad()
+def test_resnet_vision_tower_gives_one_token_per_8x8_cell(tmp_path) -> None:
+    from vla.factory import from_config
+
+    tok = build_word_tokenizer(TEXTS)
+    cfg = VLAConfig(horizon=4, n_bins=32, image_size=64, image_pool=1, vision_arch="resnet", image_coord_features=8)
+    model = build_tiny(cfg, tok, {"hidden_size": 16, "num_hidden_layers": 1}, LANG, seed=0).eval()
+    assert cfg.vision_config["model_type"] == "resnet" and cfg.vision_config["hidden_sizes"] == [8, 16]
+    g = torch.Generator().manual_seed(0)
+    pixels = torch.randn(2, 2, 3, 64, 64, generator=g)
+    tokens = model.encode_images(pixels)
+    assert tokens.shape == (2, 2 * 64, LANG["hidden_size"])  # 64 px / 8 = 8 x 8 cells per camera
+    # a change in one corner of the image changes that corner's token, not the opposite one
+    moved = pixels.clone()
+    moved[:, :, :, :8, :8] += 3.0
+    diff = (model.encode_images(moved) - tokens).abs().sum(-1)[0, :64]
+    assert diff[0] > 0 and diff[63] == 0
+    cfg.save(tmp_path / "config.json")
+    again = from_config(VLAConfig.load(tmp_path / "config.json"))
+    again.load_state_dict(model.state_dict())
+    torch.testing.assert_close(again.eval().encode_images(pixels), tokens)
+    ids, valid = encode_texts(tok, TEXTS[:2], 32)
+    block = torch.full((2, 28), cfg.mask_token_id)
+    logits = PrefixAdapter(model, model.encode_prefix(pixels, torch.zeros(2, 8), ids, valid), causal=False)(block)
+    assert logits.shape[:2] == (2, 28) and torch.isfinite(logits).all()
+    with pytest.raises(ValueError, match="vision_arch"):
+        VLAConfig(vision_arch="convnext")

@@ -23,10 +23,11 @@ from transformers import (
     LlamaConfig,
     PreTrainedModel,
     PreTrainedTokenizerBase,
+    ResNetConfig,
     SiglipVisionConfig,
 )
 
-from .config import TINY_LANGUAGE, TINY_VISION, VLAConfig
+from .config import TINY_LANGUAGE, TINY_RESNET, TINY_VISION, VLAConfig
 
 
 def _config_from_dict(d: dict[str, Any]) -> Any:
@@ -46,9 +47,27 @@ def _clean_config_dict(cfg: Any) -> dict[str, Any]:
 
 def tiny_configs(config: VLAConfig, vocab_size: int, vision: dict | None = None,
                  language: dict | None = None) -> tuple[dict, dict]:
-    """`transformers` config dicts of the tiny preset (``vision`` / ``language`` override sizes)."""
-    v = SiglipVisionConfig(image_size=config.image_size, vision_use_head=False, attention_dropout=0.0,
-                           **{**TINY_VISION, **(vision or {})})
+    """`transformers` config dicts of the tiny preset (``vision`` / ``language`` override sizes).
+
+    For ``config.vision_arch == "resnet"`` the vision overrides map onto the ResNet:
+    ``hidden_size`` is the last stage's width (the first stage gets half), ``num_hidden_layers``
+    the blocks per stage.
+    """
+    if config.vision_arch == "resnet":
+        r = dict(TINY_RESNET)
+        over = dict(vision or {})
+        unknown = sorted(set(over) - {"hidden_size", "num_hidden_layers", "intermediate_size"})
+        if unknown:
+            raise ValueError(f"vision: the resnet tower takes hidden_size / num_hidden_layers, got {unknown}")
+        if "hidden_size" in over:
+            w = int(over["hidden_size"])
+            r["hidden_sizes"] = [max(8, w // 2), w]
+        if "num_hidden_layers" in over:
+            r["depths"] = [int(over["num_hidden_layers"])] * 2
+        v = ResNetConfig(num_channels=3, **r)
+    else:
+        v = SiglipVisionConfig(image_size=config.image_size, vision_use_head=False, attention_dropout=0.0,
+                               **{**TINY_VISION, **(vision or {})})
     lang = {**TINY_LANGUAGE, **(language or {})}
     lm = LlamaConfig(vocab_size=vocab_size, pad_token_id=0, bos_token_id=1, eos_token_id=2,
                      tie_word_embeddings=True, attention_dropout=0.0, **lang)
@@ -59,11 +78,19 @@ def build_towers(config: VLAConfig) -> tuple[torch.nn.Module, PreTrainedModel]:
     """Randomly initialised vision tower and causal LM from the configs stored in ``config``."""
     vcfg = _config_from_dict(config.vision_config)
     lcfg = _config_from_dict(config.language_config)
-    vision = AutoModel.from_config(vcfg, attn_implementation="sdpa")
+    attn = {} if getattr(vcfg, "model_type", "") == "resnet" else {"attn_implementation": "sdpa"}
+    vision = AutoModel.from_config(vcfg, **attn)
     lm = AutoModelForCausalLM.from_config(lcfg, attn_implementation="sdpa")
     if lm.get_input_embeddings().num_embeddings != config.vocab_size:
         lm.resize_token_embeddings(config.vocab_size)
     return vision, lm
+
+
+def vision_width(vcfg: Any) -> int:
+    """Channels of the vision tower's output features (ViT ``hidden_size``, ResNet last stage)."""
+    if getattr(vcfg, "hidden_sizes", None):
+        return int(vcfg.hidden_sizes[-1])
+    return int(vcfg.hidden_size)
 
 
 def _vision_tower(model: torch.nn.Module) -> torch.nn.Module:

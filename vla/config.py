@@ -16,6 +16,7 @@ from typing import Any
 HEADS = ("diffusion", "ar", "l1")
 PRESETS = ("tiny", "pretrained")
 PREFIX_ORDERS = ("images_first", "text_first")
+VISION_ARCHS = ("siglip", "resnet")
 
 
 @dataclass
@@ -47,6 +48,13 @@ class VLAConfig:
     #: prefix layout: "images_first" [images | proprio | text] (OpenVLA) or "text_first"
     #: [text | proprio | images], where the causal prefix lets image tokens read the instruction
     prefix_order: str = "images_first"
+    #: vision tower of the tiny preset: "siglip" (ViT, 8x8 patches) or "resnet" (a small
+    #: `transformers` ResNet whose stride-8 feature map gives one token per 8x8 cell)
+    vision_arch: str = "siglip"
+    #: add a learned embedding per action-block slot (H x D positions) to the block's token
+    #: embeddings, so that a [MASK] knows which step and dimension it stands for without having
+    #: to infer it from rotary positions alone
+    action_slot_embed: bool = False
     #: size of the text vocabulary before the action tokens (set when the model is built)
     text_vocab_size: int = 0
     #: `transformers` configs (``to_dict()`` with ``model_type``) of the two towers
@@ -70,6 +78,8 @@ class VLAConfig:
             raise ValueError(f"image_coord_features: expected 0 or a positive multiple of 4, got {self.image_coord_features!r}")
         if self.prefix_order not in PREFIX_ORDERS:
             raise ValueError(f"prefix_order: expected one of {PREFIX_ORDERS}, got {self.prefix_order!r}")
+        if self.vision_arch not in VISION_ARCHS:
+            raise ValueError(f"vision_arch: expected one of {VISION_ARCHS}, got {self.vision_arch!r}")
         if self.n_bins < 2:
             raise ValueError(f"n_bins: expected >= 2, got {self.n_bins}")
         self.cameras = tuple(self.cameras)
@@ -123,5 +133,8 @@ class VLAConfig:
 
 #: default sizes of the `tiny` preset (a few million parameters; trains on 2 CPU cores)
 TINY_VISION = dict(patch_size=8, hidden_size=128, num_hidden_layers=2, num_attention_heads=4, intermediate_size=256)
+#: tiny ResNet: stem (stride 4) + two basic-block stages (the second strides 2) -> stride 8
+TINY_RESNET = dict(embedding_size=32, hidden_sizes=[32, 64], depths=[1, 1], layer_type="basic",
+                   downsample_in_first_stage=False)
 TINY_LANGUAGE = dict(hidden_size=192, num_hidden_layers=4, num_attention_heads=6, num_key_value_heads=2,
                      intermediate_size=512, max_position_embeddings=512)

@@ -33,8 +33,10 @@ class BlockState:
 class PrefixAdapter:
     """A batch of observation prefixes as a token model over the block that follows them."""
 
-    def __init__(self, model: VLAModel, prefix: Prefix, causal: bool, start_token: int | None = None) -> None:
+    def __init__(self, model: VLAModel, prefix: Prefix, causal: bool, start_token: int | None = None,
+                 action_block: bool = False) -> None:
         self.model = model
+        self.action_block = action_block  # embed through model.embed_block (action slot embeddings)
         self.prefix = prefix
         self.causal = causal
         self.start_token = start_token
@@ -47,8 +49,9 @@ class PrefixAdapter:
             self.prefix_passes += 1
         return self._prefix_out
 
-    def _embed(self, ids: torch.Tensor) -> torch.Tensor:
-        return self.model.embed_tokens(ids.to(self.prefix.embeds.device))
+    def _embed(self, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
+        ids = ids.to(self.prefix.embeds.device)
+        return self.model.embed_block(ids, start) if self.action_block else self.model.embed_tokens(ids)
 
     # ---------------------------------------------------------------- masked diffusion
     @torch.no_grad()
@@ -69,7 +72,7 @@ class PrefixAdapter:
     @torch.no_grad()
     def step(self, tail_ids: torch.Tensor, cache: tuple[Any, int]) -> torch.Tensor:
         kv, keep = cache
-        h = self.model.run_block(self.prefix, self._embed(tail_ids), keep, fork_cache(kv), self.causal)
+        h = self.model.run_block(self.prefix, self._embed(tail_ids, keep), keep, fork_cache(kv), self.causal)
         return self.model.logits(h)
 
     # ---------------------------------------------------------------- autoregressive
@@ -95,7 +98,8 @@ class PrefixAdapter:
     @torch.no_grad()
     def extend(self, new_ids: torch.Tensor, state: BlockState) -> tuple[torch.Tensor, BlockState]:
         offset = 1 if self.start_token is not None else 0
-        h = self.model.run_block(self.prefix, self._embed(new_ids), state.length + offset, state.cache, causal=True)
+        at = state.length + offset
+        h = self.model.run_block(self.prefix, self._embed(new_ids, at), at, state.cache, causal=True)
         return self.model.logits(h), BlockState(state.cache, state.length + int(new_ids.shape[1]))
 
     def rollback(self, state: BlockState, length: int) -> BlockState:

@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .backbone import vision_width
 from .config import VLAConfig
 
 
@@ -98,12 +99,14 @@ class VLAModel(nn.Module):
         self.config = config
         self.vision = vision
         self.lm = lm
-        hv = int(vision.config.hidden_size)
+        hv = vision_width(vision.config)
         hd = int(lm.config.hidden_size)
         self.projector = nn.Sequential(nn.Linear(hv + int(config.image_coord_features), hd), nn.GELU(),
                                        nn.Linear(hd, hd))
         self.camera_embed = nn.Parameter(torch.randn(len(config.cameras), hd) * 0.02)
         self.proprio_proj = nn.Sequential(nn.Linear(config.proprio_dim, hd), nn.GELU(), nn.Linear(hd, hd))
+        if config.action_slot_embed:
+            self.action_slot = nn.Parameter(torch.randn(config.action_tokens, hd) * 0.02)
         if config.head == "l1":
             self.l1_head = nn.Sequential(nn.Linear(hd, hd), nn.GELU(), nn.Linear(hd, 1))
         params = inspect.signature(inspect.unwrap(lm.base_model.forward)).parameters
@@ -114,6 +117,8 @@ class VLAModel(nn.Module):
         """``pixels [B, C, 3, S, S]`` (normalized) -> image tokens ``[B, C * N, Hd]``."""
         b, c = pixels.shape[:2]
         feats = self.vision(pixel_values=pixels.flatten(0, 1)).last_hidden_state  # [B*C, Np, Hv]
+        if feats.dim() == 4:  # a convolutional tower: [B*C, Hv, h, w] feature map -> one token per cell
+            feats = feats.flatten(2).transpose(1, 2)
         n = feats.shape[1]
         g = int(math.isqrt(n))
         if g * g != n:  # a class token first (CLIP-style)
@@ -133,6 +138,21 @@ class VLAModel(nn.Module):
 
     def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
         return self.lm.get_input_embeddings()(ids)
+
+    def embed_block(self, ids: torch.Tensor, start: int = 0) -> torch.Tensor:
+        """Action-block ids ``[B, q]`` at block slots ``start .. start+q`` -> embeddings.
+
+        Token embeddings, plus the slot embedding when ``config.action_slot_embed`` (slot i of
+        the AR block is the input that predicts action token i).
+        """
+        emb = self.embed_tokens(ids)
+        if self.config.action_slot_embed:
+            q = ids.shape[1]
+            if start + q > self.action_slot.shape[0]:
+                raise ValueError(f"action block: slots {start}..{start + q} exceed the {self.action_slot.shape[0]} "
+                                 "action tokens")
+            emb = emb + self.action_slot[start:start + q].to(emb.dtype)[None]
+        return emb
 
     def encode_prefix(
         self, pixels: torch.Tensor, proprio: torch.Tensor, text_ids: torch.Tensor, text_valid: torch.Tensor
@@ -228,13 +248,13 @@ class VLAModel(nn.Module):
             rank = noise[:, 1:].argsort(dim=1).argsort(dim=1)
             masked = rank < count[:, None]
             inp = tokens.masked_fill(masked, cfg.mask_token_id)
-            _, h = self.run_full(prefix, self.embed_tokens(inp), causal=False)
+            _, h = self.run_full(prefix, self.embed_block(inp), causal=False)
             ce = F.cross_entropy(self.logits(h).float().transpose(1, 2), tokens, reduction="none")  # [B, L]
             return (ce * masked).sum(1) / masked.sum(1)
         if cfg.head == "ar":
             start = torch.full((b, 1), cfg.action_start_id, dtype=torch.long, device=bins.device)
             inp = torch.cat([start, tokens[:, :-1]], dim=1)
-            _, h = self.run_full(prefix, self.embed_tokens(inp), causal=True)
+            _, h = self.run_full(prefix, self.embed_block(inp), causal=True)
             ce = F.cross_entropy(self.logits(h).float().transpose(1, 2), tokens, reduction="none")
             return ce.mean(1)
         pred = self.predict_l1(prefix)
@@ -245,7 +265,7 @@ class VLAModel(nn.Module):
         b = prefix.embeds.shape[0]
         ids = torch.full((b, self.config.action_tokens), self.config.mask_token_id, dtype=torch.long,
                          device=prefix.embeds.device)
-        _, h = self.run_full(prefix, self.embed_tokens(ids), causal=False)
+        _, h = self.run_full(prefix, self.embed_block(ids), causal=False)
         return self.l1_head(h).squeeze(-1)
 
     def text_losses(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -66,11 +66,11 @@ def decode_action_bins(model: VLAModel, prefix: Prefix, decoder: Any, seed: int 
         return values, {"nfe": 1, "wall_time_s": time.perf_counter() - t0, "prefix_passes": 1}
     allowed = allowed_action_tokens(cfg, device)
     if cfg.head == "diffusion":
-        adapter = PrefixAdapter(model, prefix, causal=False)
+        adapter = PrefixAdapter(model, prefix, causal=False, action_block=True)
         res = masked_decode(adapter, empty, cfg.action_tokens, decoder, mask_id=cfg.mask_token_id,
                             allowed=allowed, seed=seed)
     else:
-        adapter = PrefixAdapter(model, prefix, causal=True, start_token=cfg.action_start_id)
+        adapter = PrefixAdapter(model, prefix, causal=True, start_token=cfg.action_start_id, action_block=True)
         res = ar_decode(adapter, empty, cfg.action_tokens, decoder, allowed=allowed, seed=seed,
                         pad_id=cfg.action_token_offset)
     info = res.stats.to_dict()

@@ -14,7 +14,7 @@ import json
 import sys
 from functools import partial
 
-from .config import HEADS, PREFIX_ORDERS, PRESETS
+from .config import HEADS, PREFIX_ORDERS, PRESETS, VISION_ARCHS
 
 
 def parser() -> argparse.ArgumentParser:
@@ -42,6 +42,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--hidden-size", type=int, default=None, help="language model width")
     g.add_argument("--layers", type=int, default=None, help="language model layers")
     g.add_argument("--heads", type=int, default=None, help="language model attention heads")
+    g.add_argument("--action-slot-embed", action="store_true",
+                   help="learned embedding per action-block slot (step x dimension) added to the block tokens")
+    g.add_argument("--vision-arch", choices=VISION_ARCHS, default="siglip",
+                   help="tiny vision tower: siglip (ViT, 8x8 patches) or resnet (small CNN, stride 8)")
     g.add_argument("--vision-hidden-size", type=int, default=None)
     g.add_argument("--vision-layers", type=int, default=None)
     g = p.add_argument_group("optimization")
@@ -102,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     cfg = VLAConfig(preset=args.preset, head=args.head, horizon=args.horizon, n_bins=args.n_bins,
                     normalization=args.normalization, binary_gripper=args.binary_gripper,
                     image_size=args.image_size, crop_area=args.crop_area, image_pool=args.image_pool,
-                    image_coord_features=args.image_coords, prefix_order=args.prefix_order)
+                    image_coord_features=args.image_coords, prefix_order=args.prefix_order,
+                    vision_arch=args.vision_arch, action_slot_embed=args.action_slot_embed)
     flip = {"auto": None, "yes": True, "no": False}[args.flip_images]
     demos = load_demos(args.data, cfg.cameras, flip)
     cfg.action_dim = int(demos[0].actions.shape[1])
