@@ -7,8 +7,11 @@
 #   DEMOS_PER_TASK=20 STEPS=6000 EPISODES=50 scripts/libero_object_tiny.sh
 #
 # Stages (each skipped when its output exists; training and evaluation resume after a kill):
-#   1. vla collect: DEMOS_PER_TASK expert demos per LIBERO-Object task (placements sampled by
-#                   LIBERO's own init sampler, disjoint from the fixed evaluation initial states)
+#   1. vla collect: DEMOS_PER_TASK expert demos for each task in TASKS (placements sampled by
+#                   LIBERO's own init sampler, disjoint from the fixed evaluation initial states).
+#                   The default TASKS are the six the scripted expert solves; it fails on 1 (cream
+#                   cheese: flat box), 2, 4, 5 (salad dressing, ketchup, tomato sauce: tall bottles
+#                   deflect the descending fingers). Evaluation still covers all ten tasks.
 #   2. vla train:   the tabletop reproduction recipe (tiny preset, 32 bins, binary gripper)
 #   3. vla eval:    EPISODES episodes per task (the protocol says 50; fewer is a reduced run and
 #                   the report says so), WORKERS env processes
@@ -18,9 +21,10 @@ cd "$(dirname "$0")/.."
 
 SEED=${SEED:-0}
 DEMOS_PER_TASK=${DEMOS_PER_TASK:-10}
+TASKS=${TASKS:-0,3,6,7,8,9}
 HEAD=${HEAD:-diffusion}
 STEPS=${STEPS:-3000}
-BATCH=${BATCH:-32}
+BATCH=${BATCH:-16}
 EPISODES=${EPISODES:-50}
 WORKERS=${WORKERS:-2}
 WORK=${WORK:-runs/libero_obj}
@@ -28,20 +32,21 @@ REPORT=${REPORT:-reports/libero-object-tiny}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export MUJOCO_GL=${MUJOCO_GL:-egl} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-egl}
 
-COLLECT=(collect --suite libero_object --episodes-per-task "$DEMOS_PER_TASK" --image-size 128 --seed "$SEED"
-         --out "$WORK/demos" --no-progress)
+COLLECT=(collect --suite libero_object --episodes-per-task "$DEMOS_PER_TASK" --tasks "$TASKS" --image-size 128
+         --seed "$SEED" --out "$WORK/demos" --no-progress)
 TRAIN=(train --data "$WORK/demos" --out "$WORK/train-$HEAD" --preset tiny --head "$HEAD" --horizon 8
-       --image-size 64 --hidden-size 128 --layers 2 --heads 4 --vision-layers 1 --image-pool 1
-       --image-coords 32 --prefix-order text_first --n-bins 32 --binary-gripper --steps "$STEPS"
+       --image-size 64 --hidden-size 128 --layers 2 --heads 4 --vision-arch resnet --vision-layers 1
+       --image-pool 1 --image-coords 32 --prefix-order text_first --action-slot-embed --n-bins 32
+       --binary-gripper --steps "$STEPS"
        --batch-size "$BATCH" --lr 0.001 --warmup-steps 100 --seed "$SEED" --save-every 500
        --keep-checkpoints 1 --log-every 50 --no-progress)
 EVAL=(eval --policy "$WORK/train-$HEAD" --suite libero_object --episodes-per-task "$EPISODES"
       --workers "$WORKERS" --threads 1 --videos-per-task 1 --out "$WORK/eval-$HEAD" --resume --no-progress)
 
 echo "[$(date -u +%FT%TZ)] stage 1: collect -> $WORK/demos"
-if ! compgen -G "$WORK/demos/libero_object/*_demo.hdf5" > /dev/null \
-   || [ "$(ls "$WORK"/demos/libero_object/*_demo.hdf5 | wc -l)" -lt 10 ]; then
+if [ ! -f "$WORK/demos/collected" ]; then
     "$PY" -m vla.cli "${COLLECT[@]}"
+    touch "$WORK/demos/collected"
 fi
 
 echo "[$(date -u +%FT%TZ)] stage 2: train -> $WORK/train-$HEAD"
@@ -64,7 +69,7 @@ DIRTY=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && e
 cat > "$REPORT/README.md" <<EOF
 # Tiny VLA on LIBERO-Object, trained on demonstrations collected here
 
-Produced by \`scripts/libero_object_tiny.sh\` with SEED=$SEED DEMOS_PER_TASK=$DEMOS_PER_TASK HEAD=$HEAD
+Produced by \`scripts/libero_object_tiny.sh\` with SEED=$SEED DEMOS_PER_TASK=$DEMOS_PER_TASK TASKS=$TASKS HEAD=$HEAD
 STEPS=$STEPS BATCH=$BATCH EPISODES=$EPISODES WORKERS=$WORKERS, i.e. exactly:
 
 \`\`\`
@@ -75,6 +80,8 @@ vla ${EVAL[*]}
 
 - code commit: $COMMIT$DIRTY
 - finished: $(date -u +%FT%TZ) on $(nproc) CPU cores
+- demonstrations: $DEMOS_PER_TASK per task for tasks $TASKS (the scripted expert fails on the other
+  four: the flat cream-cheese box and the three tall bottles), so those four are zero-shot
 - protocol: LIBERO-Object as published (see summary.json "protocol"); $EPISODES episodes per task
   (the published protocol uses 50)
 - for scale: Discrete Diffusion VLA reports 98.6% on LIBERO-Object with a 7B backbone trained on

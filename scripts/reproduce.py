@@ -91,6 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--layers", type=int, default=2)
     g.add_argument("--vision-layers", type=int, default=1)
     g.add_argument("--image-pool", type=int, default=1, help="1: one image token per 8x8 patch")
+    g.add_argument("--vision-arch", choices=("siglip", "resnet"), default="resnet", help="tiny vision tower")
+    g.add_argument("--image-coords", type=int, default=32, help="grid-coordinate features per image token (0: none)")
+    g.add_argument("--prefix-order", choices=("images_first", "text_first"), default="text_first")
+    g.add_argument("--no-action-slot-embed", dest="action_slot_embed", action="store_false",
+                   help="leave out the learned per-slot embeddings of the action block")
     g.add_argument("--n-bins", type=int, default=32,
                    help="action bins per dimension (the paper's 256 spreads these few demos too thin)")
     g.add_argument("--seed", type=int, default=0)
@@ -135,7 +140,9 @@ def train_argv(args: argparse.Namespace, head: str, demos: Path, out: Path) -> l
     """The ``vla train`` command of one head: everything but the head is shared."""
     argv = ["--data", str(demos), "--out", str(out), "--preset", "tiny", "--head", head, "--horizon", "8",
             "--image-size", str(args.image_size), "--hidden-size", str(args.hidden_size), "--layers", str(args.layers),
-            "--heads", "4", "--vision-layers", str(args.vision_layers), "--image-pool", str(args.image_pool),
+            "--heads", "4", "--vision-arch", args.vision_arch, "--vision-layers", str(args.vision_layers),
+            "--image-pool", str(args.image_pool), "--image-coords", str(args.image_coords),
+            "--prefix-order", args.prefix_order, *(["--action-slot-embed"] if args.action_slot_embed else []),
             "--n-bins", str(args.n_bins), "--binary-gripper", "--steps", str(args.steps),
             "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--warmup-steps", str(min(100, args.steps // 10)),
             "--seed", str(args.seed), "--save-every", str(max(1, min(500, args.steps))), "--keep-checkpoints", "1",

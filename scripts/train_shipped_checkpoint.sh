@@ -4,7 +4,7 @@
 #
 #   scripts/train_shipped_checkpoint.sh                 # defaults below
 #   STEPS=3000 DEMOS_PER_TASK=10 scripts/train_shipped_checkpoint.sh
-#   DATA=runs/reproduce/demos WORK=runs/reproduce/train/diffusion scripts/train_shipped_checkpoint.sh
+#   DATA=runs/reproduce/demos WORK=runs/reproduce/train/diffusion STEPS=3000 BATCH=16 scripts/train_shipped_checkpoint.sh
 #       (export the diffusion head `vla reproduce` trained: same commands, so both stages are skipped)
 #
 # Stages (each skipped when its output exists, so a killed run continues):
@@ -20,8 +20,8 @@ cd "$(dirname "$0")/.."
 SEED=${SEED:-0}
 DEMOS_PER_TASK=${DEMOS_PER_TASK:-20}
 ACTION_NOISE=${ACTION_NOISE:-0.1}
-STEPS=${STEPS:-4000}
-BATCH=${BATCH:-32}
+STEPS=${STEPS:-3000}
+BATCH=${BATCH:-16}
 DATA=${DATA:-runs/shipped/demos-clean}
 WORK=${WORK:-runs/shipped/train-$STEPS}
 OUT=${OUT:-checkpoints/tabletop-tiny-dd}
@@ -31,7 +31,8 @@ export MUJOCO_GL=${MUJOCO_GL:-egl} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-egl}
 COLLECT=(collect --suite tabletop-10 --episodes-per-task "$DEMOS_PER_TASK" --image-size 128
          --action-noise "$ACTION_NOISE" --seed "$SEED" --out "$DATA" --no-progress)
 TRAIN=(train --data "$DATA" --out "$WORK" --preset tiny --head diffusion --horizon 8 --image-size 64
-       --hidden-size 128 --layers 2 --heads 4 --vision-layers 1 --image-pool 1 --n-bins 32 --binary-gripper
+       --hidden-size 128 --layers 2 --heads 4 --vision-arch resnet --vision-layers 1 --image-pool 1
+       --image-coords 32 --prefix-order text_first --action-slot-embed --n-bins 32 --binary-gripper
        --steps "$STEPS" --batch-size "$BATCH" --lr 0.001 --warmup-steps 100 --seed "$SEED" --save-every 500
        --keep-checkpoints 1 --log-every 50 --no-progress)
 

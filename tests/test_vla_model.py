@@ -188,6 +188,8 @@ def test_resnet_vision_tower_gives_one_token_per_8x8_cell(tmp_path) -> None:
     cfg = VLAConfig(horizon=4, n_bins=32, image_size=64, image_pool=1, vision_arch="resnet", image_coord_features=8)
     model = build_tiny(cfg, tok, {"hidden_size": 16, "num_hidden_layers": 1}, LANG, seed=0).eval()
     assert cfg.vision_config["model_type"] == "resnet" and cfg.vision_config["hidden_sizes"] == [8, 16]
+    # per-sample normalization: no BatchNorm, so a row's tokens do not depend on the rest of the batch
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.vision.modules())
     g = torch.Generator().manual_seed(0)
     pixels = torch.randn(2, 2, 3, 64, 64, generator=g)
     tokens = model.encode_images(pixels)
@@ -201,6 +203,7 @@ def test_resnet_vision_tower_gives_one_token_per_8x8_cell(tmp_path) -> None:
     again = from_config(VLAConfig.load(tmp_path / "config.json"))
     again.load_state_dict(model.state_dict())
     torch.testing.assert_close(again.eval().encode_images(pixels), tokens)
+    torch.testing.assert_close(again.train().encode_images(pixels[:1]), tokens[:1], atol=1e-5, rtol=0)
     ids, valid = encode_texts(tok, TEXTS[:2], 32)
     block = torch.full((2, 28), cfg.mask_token_id)
     logits = PrefixAdapter(model, model.encode_prefix(pixels, torch.zeros(2, 8), ids, valid), causal=False)(block)

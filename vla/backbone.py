@@ -49,7 +49,8 @@ def tiny_configs(config: VLAConfig, vocab_size: int, vision: dict | None = None,
                  language: dict | None = None) -> tuple[dict, dict]:
     """`transformers` config dicts of the tiny preset (``vision`` / ``language`` override sizes).
 
-    For ``config.vision_arch == "resnet"`` the vision overrides map onto the ResNet:
+    For ``config.vision_arch == "resnet"`` (built with a per-pixel LayerNorm in place of BatchNorm,
+    see :func:`batchnorm_to_layernorm`) the vision overrides map onto the ResNet:
     ``hidden_size`` is the last stage's width (the first stage gets half), ``num_hidden_layers``
     the blocks per stage.
     """
@@ -78,12 +79,43 @@ def build_towers(config: VLAConfig) -> tuple[torch.nn.Module, PreTrainedModel]:
     """Randomly initialised vision tower and causal LM from the configs stored in ``config``."""
     vcfg = _config_from_dict(config.vision_config)
     lcfg = _config_from_dict(config.language_config)
-    attn = {} if getattr(vcfg, "model_type", "") == "resnet" else {"attn_implementation": "sdpa"}
-    vision = AutoModel.from_config(vcfg, **attn)
+    if getattr(vcfg, "model_type", "") == "resnet":
+        vision = batchnorm_to_layernorm(AutoModel.from_config(vcfg))
+    else:
+        vision = AutoModel.from_config(vcfg, attn_implementation="sdpa")
     lm = AutoModelForCausalLM.from_config(lcfg, attn_implementation="sdpa")
     if lm.get_input_embeddings().num_embeddings != config.vocab_size:
         lm.resize_token_embeddings(config.vocab_size)
     return vision, lm
+
+
+class ChannelLayerNorm(torch.nn.Module):
+    """LayerNorm over the channels of each pixel of a ``[N, C, H, W]`` map (ConvNeXt-style)."""
+
+    def __init__(self, channels: int, eps: float = 1e-5) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(channels))
+        self.bias = torch.nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), x.shape[1:2], self.weight, self.bias, self.eps)
+        return y.permute(0, 3, 1, 2)
+
+
+def batchnorm_to_layernorm(module: torch.nn.Module) -> torch.nn.Module:
+    """Replace every ``BatchNorm2d`` by a per-pixel :class:`ChannelLayerNorm` (in place).
+
+    Normalization per sample and per position: training does not depend on how a batch is
+    split across processes or micro-batches, train / eval modes compute the same function, and
+    a feature stays a function of its receptive field only.
+    """
+    for name, child in module.named_children():
+        if isinstance(child, torch.nn.BatchNorm2d):
+            setattr(module, name, ChannelLayerNorm(child.num_features))
+        else:
+            batchnorm_to_layernorm(child)
+    return module
 
 
 def vision_width(vcfg: Any) -> int:
