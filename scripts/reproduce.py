@@ -111,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--update-shipped", default="", metavar="DIR",
                    help="copy the diffusion policy to DIR (e.g. checkpoints/tabletop-tiny-dd) if it beats DIR's SR")
     g.add_argument("--no-progress", action="store_true")
+    g.add_argument("--notes", default="", metavar="FILE",
+                   help="markdown appended to report.md under 'Notes' (what was tried, caveats)")
     return p
 
 
@@ -300,6 +302,8 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
                      f"{_fmt(t['margin_points'])} |")
     if report.get("text"):
         lines += ["", "## Text side", "", f"List-task results: {report['text']['report']}"]
+    if report.get("notes"):
+        lines += ["", "## Notes", "", report["notes"].strip()]
     lines += ["", "Plots: `sr_by_head.png`, `sr_vs_nfe.png`, `sr_per_task.png`. Stage times of this invocation (s; "
               "stages finished by an earlier, interrupted invocation count only what was left): "
               + ", ".join(f"{k} {v:.0f}" for k, v in report["stage_seconds"].items()), ""]
@@ -396,6 +400,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vla reproduce: --sweep-decoders: unknown {unknown}; expected some of "
               f"{sorted(sweep_decoders(args.quick))}", file=sys.stderr)
         return 2
+    if args.notes and not Path(args.notes).is_file():
+        print(f"vla reproduce: --notes: {args.notes!r} is not a readable file", file=sys.stderr)
+        return 2
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
     from policies.results import git_commit
@@ -446,6 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         "heads": heads,
         "sweep": sweep,
         "text": text,
+        "notes": Path(args.notes).read_text() if args.notes else "",
     }
     report["targets"] = targets(heads, sweep)
     report["stage_seconds"] = times

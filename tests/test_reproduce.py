@@ -76,12 +76,15 @@ def test_sweep_nfe_equals_decoder_statistics(quick_run: Path) -> None:
     assert {v for r in _records(out / "eval" / "l1") for v in r["nfe_per_chunk"]} == {1.0}
 
 
-def test_rerun_resumes_without_redoing_work(quick_run: Path) -> None:
+def test_rerun_resumes_without_redoing_work(quick_run: Path, tmp_path: Path) -> None:
     out = quick_run
     before = {p: p.stat().st_mtime_ns for p in [out / "demos" / "summary.json", *out.glob("train/*/model.safetensors")]}
     lines = {p: len(p.read_text().splitlines()) for p in out.glob("*/*/episodes.jsonl")}
-    res = vla("reproduce", "--quick", "--out", str(out), "--no-progress", timeout=600)
+    notes = tmp_path / "notes.md"
+    notes.write_text("Tried: slot embeddings.\n")
+    res = vla("reproduce", "--quick", "--out", str(out), "--no-progress", "--notes", str(notes), timeout=600)
     assert "## Targets" in res.stdout
+    assert "## Notes\n\nTried: slot embeddings." in (out / "report.md").read_text()  # the report is regenerated
     assert {p: p.stat().st_mtime_ns for p in before} == before
     assert {p: len(p.read_text().splitlines()) for p in lines} == lines
 
@@ -117,4 +120,5 @@ def test_unknown_sweep_decoder_is_refused_before_any_work(tmp_path: Path) -> Non
     from scripts.reproduce import main
 
     assert main(["--out", str(tmp_path / "r"), "--sweep-decoders", "cosine-T4", "no-such-rule"]) == 2
+    assert main(["--out", str(tmp_path / "r"), "--notes", str(tmp_path / "missing.md")]) == 2
     assert not (tmp_path / "r").exists()
