@@ -79,7 +79,7 @@ vla ${EVAL[*]}
 \`\`\`
 
 - code commit: $COMMIT$DIRTY
-- finished: $(date -u +%FT%TZ) on $(nproc) CPU cores
+- finished: $(date -u +%FT%TZ) on $(getconf _NPROCESSORS_ONLN) CPU cores
 - demonstrations: $DEMOS_PER_TASK per task for tasks $TASKS (the scripted expert fails on the other
   four: the flat cream-cheese box and the three tall bottles), so those four are zero-shot
 - protocol: LIBERO-Object as published (see summary.json "protocol"); $EPISODES episodes per task

@@ -62,6 +62,7 @@ DIRTY=$(git status --porcelain --untracked-files=no 2>/dev/null | grep -q . && e
 LAST=$(tail -n 1 "$WORK/train_log.csv" 2>/dev/null || echo "")
 SIZE=$(du -sh "$OUT" | cut -f1)
 # EVAL=<an evaluation's summary.json>: its success rate goes into the README (and eval.json)
+# NOTE="...": a free-text note for the README (e.g. how WORK was actually trained, if not by stage 2)
 MEASURED="not measured by this script: run \`vla demo\`"
 if [ -n "${EVAL:-}" ] && [ -f "$EVAL" ]; then
     cp "$EVAL" "$OUT/eval.json"
@@ -84,12 +85,14 @@ vla ${TRAIN[*]}
 \`\`\`
 
 - code commit: $COMMIT$DIRTY
-- finished: $(date -u +%FT%TZ) on $(nproc) CPU cores, torch $("$PY" -c 'import torch; print(torch.__version__)')
+- finished: $(date -u +%FT%TZ) on $(getconf _NPROCESSORS_ONLN) CPU cores, torch $("$PY" -c 'import torch; print(torch.__version__)')
 - demonstrations: see demos_summary.json (episode seeds disjoint from the evaluation init states)
 - last training log line (step,loss,lr,grad_norm,examples_per_s,elapsed_s): $LAST
 - size on disk: $SIZE; files: config.json, model.safetensors, norm_stats.json, tokenizer files, train_log.csv
 - measured: $MEASURED
 
 Evaluate: \`vla demo\` or \`vla eval --policy checkpoints/tabletop-tiny-dd --suite tabletop\`.
+${NOTE:+
+Note: $NOTE}
 EOF
 echo "[$(date -u +%FT%TZ)] done: $OUT ($SIZE)"
