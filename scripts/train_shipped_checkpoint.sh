@@ -66,7 +66,15 @@ SIZE=$(du -sh "$OUT" | cut -f1)
 MEASURED="not measured by this script: run \`vla demo\`"
 if [ -n "${EVAL:-}" ] && [ -f "$EVAL" ]; then
     cp "$EVAL" "$OUT/eval.json"
-    MEASURED=$("$PY" -c 'import json,sys; s=json.load(open(sys.argv[1])); o=s["overall"]; print(f"average SR {100*s[\"average_sr\"]:.1f}% over {len(s[\"tasks\"])} tasks, {o[\"successes\"]}/{o[\"episodes\"]} episodes (Wilson 95% [{100*o[\"ci95\"][0]:.1f}, {100*o[\"ci95\"][1]:.1f}]), from {sys.argv[1]}")' "$EVAL")
+    MEASURED=$("$PY" - "$EVAL" <<'PYEOF'
+import json, sys
+s = json.load(open(sys.argv[1]))
+o = s["overall"]
+lo, hi = (100 * x for x in o["ci95"])
+print(f"average SR {100 * s['average_sr']:.1f}% over {len(s['tasks'])} tasks, {o['successes']}/{o['episodes']} "
+      f"episodes (Wilson 95% [{lo:.1f}, {hi:.1f}]), from {sys.argv[1]}")
+PYEOF
+)
 fi
 cat > "$OUT/README.md" <<EOF
 # tabletop-tiny-dd: the checkpoint shipped for \`make demo\`

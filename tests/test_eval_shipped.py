@@ -61,13 +61,6 @@ def _sr(spec: str, out: Path) -> float:
     return summary["overall"]["sr"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known issue (#5): no tiny policy trained on 2 CPU cores succeeds yet - the shipped 1500-step checkpoint "
-    "scores 0/100 and the 4000-step heads of `vla reproduce` (32 bins, clean DART labels) 1/100 (diffusion), "
-    "4/100 (ar), 2/100 (l1): they reach toward the target but rarely finish a grasp or push; drop this marker once "
-    "a checkpoint wins",
-)
 def test_shipped_checkpoint_beats_random_on_a_fixed_seed_set(tmp_path):
     sr_random = _sr("random", tmp_path / "random")
     sr_vla = _sr(str(SHIPPED), tmp_path / "vla")
