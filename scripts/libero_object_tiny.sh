@@ -51,9 +51,7 @@ fi
 
 echo "[$(date -u +%FT%TZ)] stage 2: train -> $WORK/train-$HEAD"
 if [ ! -f "$WORK/train-$HEAD/model.safetensors" ]; then
-    resume=()
-    if compgen -G "$WORK/train-$HEAD/checkpoint-*" > /dev/null; then resume=(--resume); fi
-    "$PY" -m vla.cli "${TRAIN[@]}" "${resume[@]}"
+    "$PY" -m vla.cli "${TRAIN[@]}" --resume  # continues from a checkpoint if there is one
 fi
 
 echo "[$(date -u +%FT%TZ)] stage 3: eval -> $WORK/eval-$HEAD"

@@ -157,8 +157,7 @@ def stage_train(args: argparse.Namespace, head: str, demos: Path, out: Path) -> 
     if not (out / "model.safetensors").exists():
         from vla.train_cli import main as train_main
 
-        resume = ["--resume"] if any(out.glob("checkpoint-*")) else []
-        rc = train_main(argv + resume)
+        rc = train_main(argv + ["--resume"])  # continues from a checkpoint if there is one
         if rc != 0:
             raise RuntimeError(f"training the {head} head failed (exit {rc}): vla train {' '.join(argv)}")
     return argv

@@ -43,9 +43,7 @@ fi
 
 echo "[$(date -u +%FT%TZ)] stage 2: train -> $WORK"
 if [ ! -f "$WORK/model.safetensors" ]; then
-    resume=()
-    if compgen -G "$WORK/checkpoint-*" > /dev/null; then resume=(--resume); fi
-    "$PY" -m vla.cli "${TRAIN[@]}" "${resume[@]}"
+    "$PY" -m vla.cli "${TRAIN[@]}" --resume  # continues from a checkpoint if there is one
 fi
 
 echo "[$(date -u +%FT%TZ)] stage 3: export -> $OUT"

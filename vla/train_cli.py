@@ -64,7 +64,7 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--save-every", type=int, default=0, help="checkpoint period in steps (0: end only)")
     g.add_argument("--keep-checkpoints", type=int, default=2)
     g.add_argument("--log-every", type=int, default=1)
-    g.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out")
+    g.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out (starts fresh when there is none)")
     g.add_argument("--stop-at", type=int, default=0, help="stop after this step with a checkpoint (0: run to --steps)")
     g.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
     g.add_argument("--flip-images", choices=("auto", "yes", "no"), default="auto",
