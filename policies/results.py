@@ -84,6 +84,23 @@ def record_key(rec: dict[str, Any]) -> tuple[str, int]:
     return (str(rec["task"]), int(rec["episode"]))
 
 
+def _extension(old: Any, new: Any, run_path: Path) -> int | None:
+    """The stored ``episodes_per_task`` when ``new`` only raises it; None when the protocols are equal
+    or differ elsewhere (the caller then reports the difference). Lowering it is refused: the
+    finished episodes beyond the new count would silently count in the summary."""
+    if not isinstance(old, dict) or not isinstance(new, dict) or old == new:
+        return None
+    key = "episodes_per_task"
+    if {k: v for k, v in old.items() if k != key} != {k: v for k, v in new.items() if k != key}:
+        return None
+    if int(new[key]) < int(old[key]):
+        raise ValueError(
+            f"--resume: episodes_per_task {new[key]} is below the stored run's {old[key]} in {run_path}; "
+            "a run can be extended, not shortened (choose another --out)"
+        )
+    return int(old[key])
+
+
 class ResultsStore:
     """A results folder: append episode records atomically, load them back, summarise."""
 
@@ -98,7 +115,10 @@ class ResultsStore:
         """Prepare the folder; returns the records already done (``resume``) or refuses to overwrite.
 
         On resume the stored protocol, policy and chunking must equal ``run_info``'s, so
-        resumed episodes and old ones come from the same evaluation.
+        resumed episodes and old ones come from the same evaluation. The one allowed change is
+        a larger ``episodes_per_task``: episode ``i`` starts from init state ``i`` with a seed that
+        does not depend on the episode count, so a finished 10-episode run is the first ten
+        episodes of the 50-episode run and resuming extends it (recorded as ``extended_from``).
         """
         self.dir.mkdir(parents=True, exist_ok=True)
         run_path = self.dir / RUN
@@ -109,7 +129,12 @@ class ResultsStore:
             )
         if resume and run_path.exists():
             old = json.loads(run_path.read_text())
+            extended = _extension(old.get("protocol"), run_info.get("protocol"), run_path)
+            if extended is not None:
+                run_info = {**run_info, "extended_from": [*old.get("extended_from", []), extended]}
             for key in ("protocol", "policy", "chunking"):
+                if key == "protocol" and extended is not None:
+                    continue
                 if old.get(key) != run_info.get(key):
                     raise ValueError(
                         f"--resume: the {key} differs from the stored run in {run_path}\n"

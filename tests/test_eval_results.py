@@ -51,9 +51,31 @@ def test_refuses_to_overwrite_and_checks_protocol_on_resume(tmp_path):
     store.append(rec("a", 0, True))
     with pytest.raises(FileExistsError, match="--resume"):
         ResultsStore(tmp_path).start(dict(RUN), resume=False)
-    other = {**RUN, "protocol": {**RUN["protocol"], "episodes_per_task": 3}}
+    other = {**RUN, "protocol": {**RUN["protocol"], "tasks": ["a"]}}
     with pytest.raises(ValueError, match="protocol differs"):
         ResultsStore(tmp_path).start(other, resume=True)
+    both = {**RUN, "protocol": {**RUN["protocol"], "tasks": ["a"], "episodes_per_task": 3}}
+    with pytest.raises(ValueError, match="protocol differs"):
+        ResultsStore(tmp_path).start(both, resume=True)
+    fewer = {**RUN, "protocol": {**RUN["protocol"], "episodes_per_task": 1}}
+    with pytest.raises(ValueError, match="extended, not shortened"):
+        ResultsStore(tmp_path).start(fewer, resume=True)
+    other_policy = {**RUN, "protocol": {**RUN["protocol"], "episodes_per_task": 3}, "policy": {"name": "q"}}
+    with pytest.raises(ValueError, match="policy differs"):
+        ResultsStore(tmp_path).start(other_policy, resume=True)
+
+
+def test_resume_with_more_episodes_per_task_extends_the_run(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.start(dict(RUN), resume=False)
+    store.append(rec("a", 0, True))
+    more = {**RUN, "protocol": {**RUN["protocol"], "episodes_per_task": 5}}
+    store2 = ResultsStore(tmp_path)
+    records = store2.start(dict(more), resume=True)
+    assert [(r["task"], r["episode"]) for r in records] == [("a", 0)]
+    assert store2.is_done("a", 0) and not store2.is_done("a", 3)
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["protocol"]["episodes_per_task"] == 5 and run["extended_from"] == [2]
 
 
 def test_summary_counts_errored_as_failures_and_writes_files(tmp_path):

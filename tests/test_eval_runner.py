@@ -87,6 +87,26 @@ def test_killed_run_resumes_without_loss_or_duplicates(tmp_path):
     assert run["resumed"] == 1
 
 
+def test_more_episodes_per_task_extends_a_finished_run(tmp_path):
+    """A finished 1-episode run resumed with 2 episodes per task runs only the new episodes and ends
+    equal to a 2-episode run made from scratch (episode i's init state and seed do not depend on the count)."""
+    def setup(episodes: int) -> RolloutSetup:
+        return RolloutSetup("policies.factories:make_suite_env", "policies.factories:make_policy",
+                            short_protocol(episodes=episodes, max_steps=8),
+                            policy_kwargs={"spec": "random:horizon=4"}, chunking=ChunkingConfig("open_loop", None),
+                            torch_threads=1)
+    run_evaluation(setup(1), str(tmp_path / "ext"), {"spec": "random"}, videos_per_task=0, progress=False)
+    first = read_jsonl(tmp_path / "ext" / "episodes.jsonl")
+    summary = run_evaluation(setup(2), str(tmp_path / "ext"), {"spec": "random"}, resume=True, videos_per_task=0,
+                             progress=False)
+    run_evaluation(setup(2), str(tmp_path / "fresh"), {"spec": "random"}, videos_per_task=0, progress=False)
+    ext, fresh = read_jsonl(tmp_path / "ext" / "episodes.jsonl"), read_jsonl(tmp_path / "fresh" / "episodes.jsonl")
+    assert ext[: len(first)] == first and len(ext) == 4
+    assert strip(ext) == strip(fresh)
+    assert summary["overall"]["episodes"] == 4 and summary["complete"] is True
+    assert json.loads((tmp_path / "ext" / "run.json").read_text())["extended_from"] == [1]
+
+
 class CorruptObservation:
     """Env wrapper (real env underneath) that breaks one field of some episodes after a few steps."""
 
