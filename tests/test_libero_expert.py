@@ -1,6 +1,6 @@
-"""Scripted LIBERO-Object expert: collected demos succeed, and replaying them reproduces success.
-
-Slow (a full pick-and-place episode in a LIBERO scene): run with ``-m slow``.
+"""Scripted LIBERO-Object expert: object boxes, grasp planning next to tall neighbours (fast);
+collected demos succeed, replaying them reproduces success, and the flat-box / tall-bottle tasks
+are solved (slow: full pick-and-place episodes, run with ``-m slow``).
 """
 
 from __future__ import annotations
