@@ -51,6 +51,27 @@ def wilson_interval(successes: int, n: int, z: float = 1.959963984540054) -> tup
     return (lo, hi)
 
 
+def fisher_exact_p(s1: int, n1: int, s2: int, n2: int) -> float:
+    """Two-sided Fisher exact test p-value that two success rates (``s1/n1``, ``s2/n2``) are equal.
+
+    Sums the hypergeometric probabilities of every table with the same margins that is at most
+    as likely as the observed one (the usual two-sided definition, as scipy's ``fisher_exact``).
+    """
+    if not (0 <= s1 <= n1 and 0 <= s2 <= n2):
+        raise ValueError(f"successes must lie in [0, n]: got {s1}/{n1} and {s2}/{n2}")
+    total, k = n1 + n2, s1 + s2
+    if n1 == 0 or n2 == 0 or k == 0 or k == total:
+        return 1.0
+    denom = math.comb(total, k)
+
+    def prob(x: int) -> float:
+        return math.comb(n1, x) * math.comb(n2, k - x) / denom
+
+    observed = prob(s1)
+    lo, hi = max(0, k - n2), min(k, n1)
+    return min(1.0, sum(p for p in (prob(x) for x in range(lo, hi + 1)) if p <= observed * (1 + 1e-9)))
+
+
 def package_versions(names: Iterable[str] = VERSION_PACKAGES) -> dict[str, str | None]:
     """Installed versions of the packages that decide a result (``None`` when not installed)."""
     out: dict[str, str | None] = {"python": platform.python_version()}

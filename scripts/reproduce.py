@@ -234,7 +234,16 @@ def targets(heads: dict[str, Any], sweep: dict[str, Any]) -> list[dict[str, Any]
                     "margin_points": round(sr - 80, 1)})
     if dd is not None and "ar" in heads:
         gap = 100 * (dd["average_sr"] - heads["ar"]["average_sr"])
-        out.append({"target": "diffusion SR >= AR SR", "value": round(gap, 1), "met": gap >= 0, "margin_points": round(gap, 1)})
+        row = {"target": "diffusion SR >= AR SR", "value": round(gap, 1), "met": gap >= 0, "margin_points": round(gap, 1)}
+        a, b = dd.get("overall") or {}, heads["ar"].get("overall") or {}
+        if all(k in o for o in (a, b) for k in ("successes", "episodes")):
+            from policies.results import fisher_exact_p
+
+            p = fisher_exact_p(a["successes"], a["episodes"], b["successes"], b["episodes"])
+            row["p_value"] = round(p, 4)
+            row["note"] = (f"{a['successes']}/{a['episodes']} vs {b['successes']}/{b['episodes']} episodes, "
+                           f"two-sided Fisher exact p = {p:.3f}")
+        out.append(row)
     ref = sweep.get(MAIN_DECODER)
     if ref is not None:
         cands = [(n, r) for n, r in sweep.items() if r["family"] in ADAPTIVE and r["mean_nfe"] is not None

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from policies.results import ResultsStore, markdown_table, summarize_records, wilson_interval
+from policies.results import ResultsStore, fisher_exact_p, markdown_table, summarize_records, wilson_interval
 
 RUN = {"protocol": {"suite": "s", "tasks": ["a", "b"], "episodes_per_task": 2}, "policy": {"name": "p"}, "chunking": {}}
 
@@ -23,6 +23,19 @@ def test_wilson_interval_known_values():
     lo, hi = wilson_interval(10, 10)
     assert lo == pytest.approx(0.7225, abs=1e-4) and hi == 1.0
     assert wilson_interval(0, 0) == (0.0, 1.0)
+
+
+def test_fisher_exact_p_known_values():
+    # scipy.stats.fisher_exact([[s1, n1 - s1], [s2, n2 - s2]]).pvalue, computed once
+    assert fisher_exact_p(15, 500, 6, 500) == pytest.approx(0.075251, abs=5e-6)
+    assert fisher_exact_p(1, 40, 9, 40) == pytest.approx(0.014316, abs=5e-6)
+    assert fisher_exact_p(8, 10, 1, 10) == pytest.approx(0.005477, abs=5e-6)
+    assert fisher_exact_p(3, 10, 3, 10) == pytest.approx(1.0)
+    assert fisher_exact_p(0, 50, 0, 50) == 1.0
+    assert fisher_exact_p(1, 2, 0, 0) == 1.0
+    assert fisher_exact_p(2, 10, 7, 10) == fisher_exact_p(7, 10, 2, 10)
+    with pytest.raises(ValueError, match="successes"):
+        fisher_exact_p(11, 10, 0, 10)
 
 
 def test_append_is_deduplicated_and_torn_last_line_is_dropped(tmp_path):

@@ -100,6 +100,10 @@ def test_targets_say_met_or_missed_by_how_much() -> None:
     t = {x["target"].split()[0] + x["target"].split()[1]: x for x in targets(heads, sweep)}
     assert t["diffusionhead"]["met"] and t["diffusionhead"]["margin_points"] == 5.0
     assert not t["diffusionSR"]["met"] and t["diffusionSR"]["margin_points"] == -5.0
+    assert "p_value" not in t["diffusionSR"]  # no episode counts given
+    counted = {h: {**r, "overall": {"successes": s, "episodes": 500}} for (h, r), s in zip(heads.items(), (15, 6))}
+    row = targets(counted, sweep)[1]
+    assert row["p_value"] == pytest.approx(0.0753, abs=1e-4) and "15/500 vs 6/500" in row["note"]
     ada = t["anadaptive"]
     assert ada["met"] and ada["decoder"] == "threshold-0.7" and ada["margin_points"] == 1.0  # cosine-T2 is not adaptive
     assert "threshold" in ADAPTIVE and "cosine top-k" not in ADAPTIVE
