@@ -5,6 +5,7 @@
 #
 #   scripts/libero_object_tiny.sh                              # defaults below
 #   DEMOS_PER_TASK=20 STEPS=6000 EPISODES=50 scripts/libero_object_tiny.sh
+#   NOTES=notes.md scripts/libero_object_tiny.sh                # + a "## Result" section from a file
 #
 # Stages (each skipped when its output exists; training and evaluation resume after a kill):
 #   1. vla collect: DEMOS_PER_TASK expert demos for each task in TASKS (placements sampled by
@@ -77,12 +78,14 @@ vla ${EVAL[*]}
 
 - code commit: $COMMIT$DIRTY
 - finished: $(date -u +%FT%TZ) on $(getconf _NPROCESSORS_ONLN) CPU cores
-- demonstrations: $DEMOS_PER_TASK per task for tasks $TASKS (the scripted expert fails on the other
-  four: the flat cream-cheese box and the three tall bottles), so those four are zero-shot
+- demonstrations: $DEMOS_PER_TASK per task for tasks $TASKS by the scripted expert (privileged object
+  poses; \`vla collect\` keeps only successful episodes)
 - protocol: LIBERO-Object as published (see summary.json "protocol"); $EPISODES episodes per task
   (the published protocol uses 50)
 - for scale: Discrete Diffusion VLA reports 98.6% on LIBERO-Object with a 7B backbone trained on
   the official demonstrations on GPUs; this is a 1M-parameter model trained from scratch on CPU
+
+$( [ -n "${NOTES:-}" ] && [ -f "${NOTES:-}" ] && printf '## Result\n\n%s\n' "$(cat "$NOTES")" )
 
 $(cat "$WORK/eval-$HEAD/summary.md")
 EOF
