@@ -296,9 +296,14 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
         cells = [f"{100 * r['per_task'][t]['sr']:.0f}%" if t in r["per_task"] else "-" for r in report["heads"].values()]
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
     if report["sweep"]:
+        cfg = report["config"]
+        same = cfg["sweep_episodes_per_task"] == cfg["episodes_per_task"]
+        main_note = (f"{MAIN_DECODER} is the main evaluation above" if same else
+                     f"{MAIN_DECODER} is run again on these episodes, so that every row is measured alike; the "
+                     f"main evaluation above has {cfg['episodes_per_task']}")
         lines += ["", "## Decoder sweep on the diffusion policy", "",
-                  f"{report['config']['sweep_episodes_per_task']} episodes per task per decoder "
-                  f"({MAIN_DECODER} is the main evaluation above). NFE = model calls per action chunk of 56 tokens.", "",
+                  f"{cfg['sweep_episodes_per_task']} episodes per task per decoder "
+                  f"({main_note}). NFE = model calls per action chunk of 56 tokens.", "",
                   "| decoder | family | SR [95% CI] | mean NFE | max NFE | latency / chunk (ms) |", "|---|---|---|---|---|---|"]
         for n, r in sorted(report["sweep"].items(), key=lambda nr: (nr[1]["mean_nfe"] or 0)):
             lines.append(f"| {n} | {r['family']} | {_fmt_sr(r)} | {_fmt(r['mean_nfe'], '.2f')} | "
