@@ -88,6 +88,7 @@ class PickPlaceExpert:
         self._z_hist: list[float] = []
         self.hang = 0.0  # eef height above the grasped object's bottom
         self.offset: np.ndarray | None = None  # grasp point relative to the object's body, x / y
+        self._rim: float | None = None  # basket rim height, measured on first use
 
     def _grasp_offset(self) -> np.ndarray:
         """Where to grasp in x / y relative to the object so that the hand clears its neighbours.
@@ -197,5 +198,6 @@ class PickPlaceExpert:
         return self._move(target, eef, -1.0) if self.count > 8 else np.array([0, 0, 0, 0, 0, 0, -1.0])
 
     def _release_height(self, box: np.ndarray) -> float:
-        _, rim = self.env.object_bounds(self.container)
-        return float(rim[2] + self.hang + self.release_clearance)
+        if self._rim is None:  # the basket does not move: measure its rim once per episode
+            self._rim = float(self.env.object_bounds(self.container)[1][2])
+        return self._rim + self.hang + self.release_clearance
