@@ -270,12 +270,63 @@ def _fmt(v: Any, spec: str = ".1f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+class WorkLedger:
+    """Seconds each stage worked, summed over every invocation on the same ``--out``.
+
+    Every stage resumes, so a later invocation (e.g. one that only regenerates the report with
+    ``--notes``) finishes in seconds; its own stage times say nothing about the run. The ledger in
+    ``<out>/work_seconds.json`` keeps what each stage cost when it did its work, and how many
+    invocations it took, so the report states the whole run's cost and whether it ran in one go.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {"stages": {}, "invocations": []}
+        if path.exists():
+            self.data = json.loads(path.read_text())
+        self.data["invocations"].append({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                         "wall_s": None})
+        self._save()
+
+    def add(self, stage: str, seconds: float) -> None:
+        self.data["stages"][stage] = self.data["stages"].get(stage, 0.0) + seconds
+        self.data["invocations"][-1]["wall_s"] = None
+        self._save()
+
+    def finish(self, wall_s: float) -> dict[str, Any]:
+        """Close this invocation; returns the ledger with the total work and the longest invocation."""
+        self.data["invocations"][-1]["wall_s"] = wall_s
+        self.data["total_work_s"] = sum(self.data["stages"].values())
+        walls = [i["wall_s"] for i in self.data["invocations"] if i["wall_s"] is not None]
+        #: one uninterrupted invocation did (nearly) all the work: its wall time is the run's
+        self.data["one_invocation_s"] = max(walls) if walls else None
+        self._save()
+        return self.data
+
+    def _save(self) -> None:
+        self.path.write_text(json.dumps(self.data, indent=2))
+
+
+def work_line(work: dict[str, Any] | None) -> str:
+    """One sentence on what the whole run cost (all invocations), for the report's header."""
+    if not work:
+        return ""
+    total, longest = work.get("total_work_s") or 0.0, work.get("one_invocation_s") or 0.0
+    n = len(work.get("invocations", []))
+    if total and longest >= 0.95 * total:
+        how = f"one uninterrupted invocation took {longest / 60:.1f} min"
+    else:
+        how = f"spread over {n} invocations, the longest {longest / 60:.1f} min"
+    return f"Whole run: {total / 60:.1f} min of stage work ({how})."
+
+
 def write_report(out: Path, report: dict[str, Any]) -> None:
     (out / "report.json").write_text(json.dumps(report, indent=2, default=str))
     lines = ["# Discrete diffusion vs autoregressive vs L1 heads on tabletop-10", "",
              f"Run: {report['finished']}, {report['machine']}, commit {report['git'].get('commit', '?')[:12]}"
              f"{' (dirty)' if report['git'].get('dirty') else ''}; total {report['wall_time_s'] / 60:.1f} min"
-             f"{' — QUICK MODE (CI budgets, numbers meaningless)' if report['quick'] else ''}.", "",
+             f"{' — QUICK MODE (CI budgets, numbers meaningless)' if report['quick'] else ''}. "
+             f"{work_line(report.get('work'))}", "",
              f"Data: {report['data']['kept']} expert demos ({report['config']['demos_per_task']} per task, "
              f"action noise {report['config']['action_noise']} executed, clean labels). Training (every head): "
              f"`vla train {' '.join(report['train_commands'].get('diffusion', []))}` with `--head` changed.", "",
@@ -424,12 +475,15 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     t_start = time.perf_counter()
     times: dict[str, float] = {}
+    ledger = WorkLedger(out / "work_seconds.json")
 
     def timed(name: str, fn: Any, *a: Any) -> Any:
         t0 = time.perf_counter()
         print(f"[{time.strftime('%H:%M:%S')}] vla reproduce: {name}", flush=True)
         r = fn(*a)
-        times[name] = times.get(name, 0.0) + time.perf_counter() - t0
+        dt = time.perf_counter() - t0
+        times[name] = times.get(name, 0.0) + dt
+        ledger.add(name, dt)
         return r
 
     demos = out / "demos"
@@ -471,6 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     report["targets"] = targets(heads, sweep)
     report["stage_seconds"] = times
     report["wall_time_s"] = time.perf_counter() - t_start
+    report["work"] = ledger.finish(report["wall_time_s"])
     write_report(out, report)
     try:
         write_plots(out, report)

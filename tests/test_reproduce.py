@@ -80,6 +80,7 @@ def test_rerun_resumes_without_redoing_work(quick_run: Path, tmp_path: Path) -> 
     out = quick_run
     before = {p: p.stat().st_mtime_ns for p in [out / "demos" / "summary.json", *out.glob("train/*/model.safetensors")]}
     lines = {p: len(p.read_text().splitlines()) for p in out.glob("*/*/episodes.jsonl")}
+    work_before = json.loads((out / "report.json").read_text())["work"]
     notes = tmp_path / "notes.md"
     notes.write_text("Tried: slot embeddings.\n")
     res = vla("reproduce", "--quick", "--out", str(out), "--no-progress", "--notes", str(notes), timeout=600)
@@ -87,6 +88,13 @@ def test_rerun_resumes_without_redoing_work(quick_run: Path, tmp_path: Path) -> 
     assert "## Notes\n\nTried: slot embeddings." in (out / "report.md").read_text()  # the report is regenerated
     assert {p: p.stat().st_mtime_ns for p in before} == before
     assert {p: len(p.read_text().splitlines()) for p in lines} == lines
+    # the rerun did no work, so the run's cost stays that of the first invocation (not the rerun's seconds)
+    work = json.loads((out / "report.json").read_text())["work"]
+    assert len(work["invocations"]) == len(work_before["invocations"]) + 1
+    assert work["one_invocation_s"] == pytest.approx(work_before["one_invocation_s"])
+    assert work["total_work_s"] >= work_before["total_work_s"]
+    assert work["total_work_s"] - work_before["total_work_s"] < 0.5 * work_before["total_work_s"]
+    assert "Whole run:" in (out / "report.md").read_text()
 
 
 def test_targets_say_met_or_missed_by_how_much() -> None:
