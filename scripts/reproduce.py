@@ -314,10 +314,12 @@ def work_line(work: dict[str, Any] | None) -> str:
         return ""
     total, longest = work.get("total_work_s") or 0.0, work.get("one_invocation_s") or 0.0
     n = len(work.get("invocations", []))
+    killed = sum(1 for i in work.get("invocations", []) if i.get("wall_s") is None)
     if total and longest >= 0.95 * total:
         how = f"one uninterrupted invocation took {longest / 60:.1f} min"
     else:
-        how = f"spread over {n} invocations, the longest {longest / 60:.1f} min"
+        how = (f"spread over {n} invocations{f', {killed} of them interrupted' if killed else ''}; "
+               f"the longest that finished took {longest / 60:.1f} min")
     return f"Whole run: {total / 60:.1f} min of stage work ({how})."
 
 
