@@ -40,7 +40,11 @@ def collect_episode(env: Any, expert: Any, seed: int, label: str = "clean") -> t
     rec: dict[str, list] = {k: [] for k in ["actions", "states", "rewards", "dones", "proprio", "joint_states", *cams]}
     success, done = False, False
     joint_idx = env.scene.robots[0]._ref_joint_pos_indexes
+    privileged = getattr(env, "privileged_positions", None)  # training-only labels (target / goal xyz)
     while not done:
+        if privileged is not None:
+            for key, value in privileged().items():
+                rec.setdefault(key, []).append(value)
         rec["states"].append(env.get_state())
         rec["proprio"].append(obs["proprio"])
         rec["joint_states"].append(np.array(env.scene.sim.data.qpos[joint_idx], dtype=np.float32))
@@ -59,6 +63,9 @@ def collect_episode(env: Any, expert: Any, seed: int, label: str = "clean") -> t
     obs_out = {c: np.stack(rec[c]) for c in cams}
     obs_out.update(ee_pos=proprio[:, :3], ee_ori=proprio[:, 3:6], gripper_states=proprio[:, 6:8],
                    joint_states=np.stack(rec["joint_states"]), proprio=proprio)
+    for key in ("target_pos", "goal_pos"):
+        if key in rec:
+            obs_out[key] = np.stack(rec[key]).astype(np.float32)
     demo = {"actions": np.stack(rec["actions"]), "states": np.stack(rec["states"]),
             "rewards": np.array(rec["rewards"], np.float32), "dones": np.array(rec["dones"], np.uint8),
             "obs": obs_out, "instruction": info["instruction"], "task": info["task"], "seed": int(seed)}

@@ -13,6 +13,8 @@ Layout of one file (one task)::
         obs/gripper_states    float32 [T, 2]   gripper finger qpos
         obs/joint_states      float32 [T, 7]   arm joint positions
         obs/proprio           float32 [T, 8]   ee_pos ++ ee_ori ++ gripper_states
+        obs/target_pos        float32 [T, 3]   (tabletop) world xyz of the instructed object
+        obs/goal_pos          float32 [T, 3]   (tabletop) world xyz of its goal object (else = target)
         states                float64 [T, S]   flat MuJoCo state (time, qpos, qvel)
         rewards               float32 [T]      1 at the success step
         dones                 uint8   [T]      1 at the last step

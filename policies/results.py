@@ -30,6 +30,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from policies.grasp_outcome import failure_counts
+
 EPISODES = "episodes.jsonl"
 RUN = "run.json"
 SUMMARY_JSON = "summary.json"
@@ -288,6 +290,7 @@ def summarize_records(records: list[dict[str, Any]], run_info: dict[str, Any]) -
                 "max_nfe": max((r["max_nfe"] for r in rs if r.get("max_nfe") is not None), default=None),
                 "mean_latency_s": _mean([r.get("mean_latency_s") for r in rs]),
                 "mean_wall_time_s": _mean([r.get("wall_time_s") for r in rs]),
+                "failures": failure_counts(rs),
             }
         )
     n_all = sum(r["episodes"] for r in rows)
@@ -303,6 +306,7 @@ def summarize_records(records: list[dict[str, Any]], run_info: dict[str, Any]) -
             "errored": sum(r["errored"] for r in rows),
             "sr": s_all / n_all if n_all else 0.0,
             "ci95": list(wilson_interval(s_all, n_all)),
+            "failures": failure_counts(records),
         },
         "planned_episodes": planned,
         "complete": None if planned is None else n_all >= int(planned),
@@ -341,6 +345,11 @@ def markdown_table(summary: dict[str, Any]) -> str:
     lo, hi = o["ci95"]
     lines.append(f"| **average over tasks** | {o['episodes']} | **{_pct(summary['average_sr'])}** | | {o['errored']} | | | |")
     lines.append(f"| all episodes pooled | {o['episodes']} | {_pct(o['sr'])} | [{_pct(lo)}, {_pct(hi)}] | | | | |")
+    if o.get("failures"):
+        lines += ["", "failures (from privileged state at the first gripper close): "
+                  + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in o["failures"].items())
+                  + " (wrong object: closed nearest another object; imprecise: at the instructed object "
+                    "but no success; no grasp: never closed)"]
     git = summary.get("git") or {}
     commit = git.get("commit") or "unknown"
     if git.get("dirty"):

@@ -32,6 +32,7 @@ import numpy as np
 from envs.protocol import EvalProtocol
 from policies.base import Policy
 from policies.chunking import ActionClipper, ChunkingConfig
+from policies.grasp_outcome import GraspTracker
 from policies.observation import apply_image_flip
 
 #: record fields that are measurements of time, excluded when comparing runs for equality
@@ -195,6 +196,7 @@ class RolloutWorker:
         frames: list[np.ndarray] = []
         scheduler = None
         clipper = None
+        tracker = None
         try:
             env = self.env(spec.task)
             policy = self.policy(spec.task)
@@ -204,6 +206,7 @@ class RolloutWorker:
             obs, info = env.reset(seed=spec.seed, options={"init_state_index": spec.init_state_index})
             instruction = obs.get("instruction", "") if isinstance(obs, dict) else ""
             rec["instruction"] = instruction
+            tracker = GraspTracker(env)
             policy.reset(instruction)
             scheduler = self.setup.chunking.build(policy)
             scheduler.reset()
@@ -222,6 +225,7 @@ class RolloutWorker:
                 if clipper is not None:
                     action = clipper(action)
                 obs, _, terminated, truncated, info = env.step(action)
+                tracker.step(action, obs)
                 rec["steps"] += 1
                 if spec.record_video:
                     f = _frame(obs, env)
@@ -236,6 +240,8 @@ class RolloutWorker:
             rec["success"] = False
             rec["error"] = f"{type(e).__name__}: {e}"
             rec["traceback"] = traceback.format_exc(limit=6)
+        if tracker is not None and not rec["error"]:
+            rec.update(tracker.record(rec["success"]))
         stats = scheduler.stats if scheduler is not None else None
         rec.update(
             n_infer=stats.n_infer if stats else 0,

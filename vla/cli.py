@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "decode-demo": ("scripts.decode_demo", "main", "table of every masked-diffusion decoder (NFE, accuracy)"),
     "collect": ("envs.collect", "main", "collect expert demonstrations (robomimic/LIBERO HDF5)"),
     "train": ("vla.train_cli", "main", "train a VLA policy on demonstrations"),
+    "diagnose": ("vla.diagnose", "main", "does a checkpoint look and listen? swap sensitivity, correlation, localisation"),
     "eval": ("policies.eval_cli", "main", "closed-loop success-rate evaluation"),
     "serve": ("policies.serve_cli", "main", "serve a policy over websocket (openpi wire protocol)"),
     "ros-bridge": ("hardware.ros_bridge_cli", "main", "run the ROS 1 / ROS 2 bridge node"),

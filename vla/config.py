@@ -55,6 +55,18 @@ class VLAConfig:
     #: embeddings, so that a [MASK] knows which step and dimension it stands for without having
     #: to infer it from rotary positions alone
     action_slot_embed: bool = False
+    #: grounding head (``vla.grounding``): K points (target object, goal) regressed from the
+    #: instruction and fine image features, supervised with the demos' privileged positions and
+    #: fed to the LM as K prefix tokens; 0 disables
+    ground_points: int = 0
+    #: per-axis mean / std (metres) of the point labels (set from the training data)
+    ground_mean: tuple[float, ...] = (0.0, 0.0, 0.0)
+    ground_std: tuple[float, ...] = (1.0, 1.0, 1.0)
+    ground_loss_weight: float = 1.0
+    #: fraction of training rows whose point tokens are the (noisy) true points
+    ground_teacher_forcing: float = 0.5
+    #: std (metres) of the noise added to teacher-forced points
+    ground_label_noise: float = 0.01
     #: size of the text vocabulary before the action tokens (set when the model is built)
     text_vocab_size: int = 0
     #: `transformers` configs (``to_dict()`` with ``model_type``) of the two towers
@@ -82,6 +94,14 @@ class VLAConfig:
             raise ValueError(f"vision_arch: expected one of {VISION_ARCHS}, got {self.vision_arch!r}")
         if self.n_bins < 2:
             raise ValueError(f"n_bins: expected >= 2, got {self.n_bins}")
+        if int(self.ground_points) < 0:
+            raise ValueError(f"ground_points: expected >= 0, got {self.ground_points!r}")
+        if not 0.0 <= float(self.ground_teacher_forcing) <= 1.0:
+            raise ValueError(f"ground_teacher_forcing: expected a fraction in [0, 1], got {self.ground_teacher_forcing!r}")
+        self.ground_mean = tuple(float(x) for x in self.ground_mean)
+        self.ground_std = tuple(float(x) for x in self.ground_std)
+        if len(self.ground_mean) != 3 or len(self.ground_std) != 3 or min(self.ground_std) <= 0:
+            raise ValueError("ground_mean / ground_std: expected 3 values each, std > 0")
         self.cameras = tuple(self.cameras)
         self.image_mean = tuple(float(x) for x in self.image_mean)
         self.image_std = tuple(float(x) for x in self.image_std)
@@ -113,6 +133,8 @@ class VLAConfig:
         d["cameras"] = list(self.cameras)
         d["image_mean"] = list(self.image_mean)
         d["image_std"] = list(self.image_std)
+        d["ground_mean"] = list(self.ground_mean)
+        d["ground_std"] = list(self.ground_std)
         return d
 
     @classmethod

@@ -51,6 +51,16 @@ class ChunkDataset:
         self.instructions = texts
         ids, valid = encode_texts(tokenizer, texts, config.max_instruction_tokens)
         self.text_ids, self.text_valid = ids, valid
+        self.points = None
+        if config.ground_points:
+            missing = [d.source for d in demos if d.points is None]
+            if missing:
+                raise ValueError(f"ground_points: the grounding head needs obs/target_pos and obs/goal_pos in every "
+                                 f"demo; {len(missing)} lack them (first: {missing[0]}); re-collect with `vla collect`")
+            pts = np.concatenate([d.points for d in demos])
+            if pts.shape[1] < config.ground_points:
+                raise ValueError(f"ground_points: expected <= {pts.shape[1]} recorded points, got {config.ground_points}")
+            self.points = torch.tensor(pts[:, :config.ground_points], dtype=torch.float32)
         lookup = {t: i for i, t in enumerate(texts)}
         self.text_index = torch.tensor(np.concatenate([[lookup[d.instruction]] * len(d.actions) for d in demos]))
 
@@ -75,6 +85,8 @@ class ChunkDataset:
         }
         if noise is not None:
             out["noise"] = noise
+        if self.points is not None:
+            out["points"] = self.points[index]
         return out
 
 
@@ -88,4 +100,10 @@ def sample_batch(dataset: ChunkDataset, g: torch.Generator, batch_size: int, row
     index = torch.randint(len(dataset), (batch_size,), generator=g)
     offsets = torch.rand(batch_size, len(cfg.cameras), 2, generator=g)
     noise = torch.rand(batch_size, cfg.action_tokens + 1, generator=g)
-    return dataset.batch(index[rows], offsets[rows] if train else None, noise[rows])
+    out = dataset.batch(index[rows], offsets[rows] if train else None, noise[rows])
+    if dataset.points is not None:  # drawn last: runs without a grounding head keep their numbers
+        point_noise = torch.randn(batch_size, cfg.ground_points, 3, generator=g)
+        teacher = torch.rand(batch_size, generator=g)
+        out["point_noise"] = point_noise[rows]
+        out["point_teacher"] = teacher[rows] if train else torch.ones(len(rows))
+    return out

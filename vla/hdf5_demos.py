@@ -17,6 +17,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+#: privileged point labels, in this order (the grounding head's K points)
+POINT_KEYS = ("target_pos", "goal_pos")
+
 
 @dataclass
 class Demo:
@@ -27,6 +30,9 @@ class Demo:
     proprio: np.ndarray  # [T, P] float32
     instruction: str
     source: str = ""
+    #: privileged 3-D points per step ``[T, K, 3]`` (``obs/target_pos``, ``obs/goal_pos``) when
+    #: recorded: training labels of the grounding head, never a policy input
+    points: np.ndarray | None = None
 
 
 def expand_paths(data: str | Path | list[str | Path]) -> list[Path]:
@@ -104,7 +110,10 @@ def load_demos(data: str | Path | list[str | Path], cameras: tuple[str, ...] = (
                 t = len(actions)
                 if any(len(v) != t for v in images.values()) or len(proprio) != t:
                     raise ValueError(f"{name}: actions, images and proprio differ in length")
-                demos.append(Demo(actions, images, proprio, _instruction(f, g), name))
+                points = None
+                if all(k in g["obs"] for k in POINT_KEYS):
+                    points = np.stack([np.asarray(g["obs"][k], dtype=np.float32) for k in POINT_KEYS], axis=1)
+                demos.append(Demo(actions, images, proprio, _instruction(f, g), name, points))
     if not demos:
         raise ValueError(f"data: no demonstrations found in {data}")
     return demos

@@ -29,6 +29,7 @@ from torch import nn
 
 from .backbone import vision_width
 from .config import VLAConfig
+from .grounding import GroundingHead, normalize_points
 
 
 @dataclass
@@ -37,6 +38,8 @@ class Prefix:
 
     embeds: torch.Tensor  # [B, P, Hd]
     valid: torch.Tensor  # [B, P] bool
+    #: the grounding head's points ``[B, K, 3]`` (normalized units), None without one
+    points: torch.Tensor | None = None
 
     @property
     def pos(self) -> torch.Tensor:
@@ -107,16 +110,36 @@ class VLAModel(nn.Module):
         self.proprio_proj = nn.Sequential(nn.Linear(config.proprio_dim, hd), nn.GELU(), nn.Linear(hd, hd))
         if config.action_slot_embed:
             self.action_slot = nn.Parameter(torch.randn(config.action_tokens, hd) * 0.02)
+        if config.ground_points:
+            fine = int(vision.config.hidden_sizes[0]) if getattr(vision.config, "hidden_sizes", None) else hv
+            self.ground_coords = int(config.image_coord_features) or 16
+            self.ground_cells = nn.Linear(fine + self.ground_coords, hd)
+            self.grounding = GroundingHead(hd, int(config.ground_points), int(config.max_instruction_tokens))
         if config.head == "l1":
             self.l1_head = nn.Sequential(nn.Linear(hd, hd), nn.GELU(), nn.Linear(hd, 1))
         params = inspect.signature(inspect.unwrap(lm.base_model.forward)).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
 
     # ------------------------------------------------------------------ prefix
-    def encode_images(self, pixels: torch.Tensor) -> torch.Tensor:
-        """``pixels [B, C, 3, S, S]`` (normalized) -> image tokens ``[B, C * N, Hd]``."""
+    def encode_images(self, pixels: torch.Tensor, with_cells: bool = False
+                      ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``pixels [B, C, 3, S, S]`` (normalized) -> image tokens ``[B, C * N, Hd]``.
+
+        ``with_cells``: also the grounding head's cells ``[B, C * M, Hd]`` from the finest feature
+        map (a ResNet's first stage, stride 4; a ViT's patch tokens) with grid coordinates.
+        """
         b, c = pixels.shape[:2]
-        feats = self.vision(pixel_values=pixels.flatten(0, 1)).last_hidden_state  # [B*C, Np, Hv]
+        out = self.vision(pixel_values=pixels.flatten(0, 1), output_hidden_states=with_cells)
+        feats = out.last_hidden_state  # [B*C, Np, Hv]
+        cells = None
+        if with_cells:
+            fine = out.hidden_states[-2] if feats.dim() == 4 else feats
+            if fine.dim() == 4:
+                fine = fine.flatten(2).transpose(1, 2)
+            coords = grid_coord_features(fine.shape[1], self.ground_coords).to(fine)
+            cells = self.ground_cells(torch.cat([fine, coords.expand(fine.shape[0], -1, -1)], dim=-1))
+            cells = cells.reshape(b, c, cells.shape[1], -1) + self.camera_embed[None, :, None, :].to(cells.dtype)
+            cells = cells.flatten(1, 2)
         if feats.dim() == 4:  # a convolutional tower: [B*C, Hv, h, w] feature map -> one token per cell
             feats = feats.flatten(2).transpose(1, 2)
         n = feats.shape[1]
@@ -134,6 +157,8 @@ class VLAModel(nn.Module):
             feats = torch.cat([feats, coords.to(feats).expand(feats.shape[0], -1, -1)], dim=-1)
         tokens = self.projector(feats)
         tokens = tokens.reshape(b, c, tokens.shape[1], -1) + self.camera_embed[None, :, None, :].to(tokens.dtype)
+        if with_cells:
+            return tokens.flatten(1, 2), cells
         return tokens.flatten(1, 2)
 
     def embed_tokens(self, ids: torch.Tensor) -> torch.Tensor:
@@ -155,18 +180,57 @@ class VLAModel(nn.Module):
         return emb
 
     def encode_prefix(
-        self, pixels: torch.Tensor, proprio: torch.Tensor, text_ids: torch.Tensor, text_valid: torch.Tensor
+        self, pixels: torch.Tensor, proprio: torch.Tensor, text_ids: torch.Tensor, text_valid: torch.Tensor,
+        point_tokens: torch.Tensor | None = None,
     ) -> Prefix:
-        """Embed images, proprio (normalized) and right-padded instruction ids into a prefix."""
-        img = self.encode_images(pixels)
+        """Embed images, proprio (normalized) and right-padded instruction ids into a prefix.
+
+        With a grounding head the prefix also holds its K point tokens (just before proprio) and
+        ``Prefix.points``; ``point_tokens [B, K, 3]`` (normalized, training only) replaces the
+        points the tokens are made from, row by row where not NaN (teacher forcing).
+        """
+        k = int(self.config.ground_points)
+        if k:
+            img, cells = self.encode_images(pixels, with_cells=True)
+        else:
+            img, cells = self.encode_images(pixels), None
         prop = self.proprio_proj(proprio.to(img.dtype))[:, None]
         txt = self.embed_tokens(text_ids).to(img.dtype)
         b = img.shape[0]
-        ones = torch.ones(b, img.shape[1] + 1, dtype=torch.bool, device=img.device)
         text_valid = text_valid.to(img.device).bool()
+        points = None
+        if k:
+            points = self.grounding(cells, txt, text_valid)
+            src = points.detach()
+            if point_tokens is not None:
+                src = torch.where(torch.isnan(point_tokens), src, point_tokens.to(src.dtype))
+            prop = torch.cat([self.grounding.tokens(src), prop], dim=1)
+        ones = torch.ones(b, img.shape[1] + prop.shape[1], dtype=torch.bool, device=img.device)
         if self.config.prefix_order == "text_first":
-            return Prefix(torch.cat([txt, prop, img], dim=1), torch.cat([text_valid, ones], dim=1))
-        return Prefix(torch.cat([img, prop, txt], dim=1), torch.cat([ones, text_valid], dim=1))
+            return Prefix(torch.cat([txt, prop, img], dim=1), torch.cat([text_valid, ones], dim=1), points)
+        return Prefix(torch.cat([img, prop, txt], dim=1), torch.cat([ones, text_valid], dim=1), points)
+
+    def ground_inputs(self, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """Teacher-forced point tokens of a training batch (NaN rows use the head's prediction).
+
+        ``batch``: ``points [B, K, 3]`` (metres), ``point_noise [B, K, 3]`` standard normal and
+        ``point_teacher [B]`` uniform in [0, 1).
+        """
+        cfg = self.config
+        if not cfg.ground_points or "points" not in batch:
+            return None
+        noisy = batch["points"] + cfg.ground_label_noise * batch["point_noise"]
+        norm = normalize_points(noisy, cfg.ground_mean, cfg.ground_std)
+        teach = (batch["point_teacher"] < cfg.ground_teacher_forcing)[:, None, None]
+        return torch.where(teach, norm, torch.full_like(norm, float("nan")))
+
+    def ground_loss(self, prefix: Prefix, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-sample grounding loss ``[B]`` (smooth L1 in normalized units; 0 without labels)."""
+        cfg = self.config
+        if prefix.points is None or "points" not in batch:
+            return torch.zeros(prefix.embeds.shape[0], device=prefix.embeds.device)
+        target = normalize_points(batch["points"].to(prefix.points.dtype), cfg.ground_mean, cfg.ground_std)
+        return F.smooth_l1_loss(prefix.points.float(), target.float(), reduction="none", beta=0.1).mean((1, 2))
 
     # ------------------------------------------------------------------ masks
     @staticmethod
@@ -238,7 +302,9 @@ class VLAModel(nn.Module):
         the diffusion head, ``noise [B, L+1]`` uniform numbers (r and the masking order).
         """
         cfg = self.config
-        prefix = self.encode_prefix(batch["pixels"], batch["proprio"], batch["text_ids"], batch["text_valid"])
+        prefix = self.encode_prefix(batch["pixels"], batch["proprio"], batch["text_ids"], batch["text_valid"],
+                                    self.ground_inputs(batch))
+        aux = cfg.ground_loss_weight * self.ground_loss(prefix, batch) if cfg.ground_points else 0.0
         bins = batch["action_bins"]
         b, n = bins.shape
         tokens = bins + cfg.action_token_offset
@@ -250,15 +316,15 @@ class VLAModel(nn.Module):
             inp = tokens.masked_fill(masked, cfg.mask_token_id)
             _, h = self.run_full(prefix, self.embed_block(inp), causal=False)
             ce = F.cross_entropy(self.logits(h).float().transpose(1, 2), tokens, reduction="none")  # [B, L]
-            return (ce * masked).sum(1) / masked.sum(1)
+            return (ce * masked).sum(1) / masked.sum(1) + aux
         if cfg.head == "ar":
             start = torch.full((b, 1), cfg.action_start_id, dtype=torch.long, device=bins.device)
             inp = torch.cat([start, tokens[:, :-1]], dim=1)
             _, h = self.run_full(prefix, self.embed_block(inp), causal=True)
             ce = F.cross_entropy(self.logits(h).float().transpose(1, 2), tokens, reduction="none")
-            return ce.mean(1)
+            return ce.mean(1) + aux
         pred = self.predict_l1(prefix)
-        return (pred - batch["action_norm"].to(pred.dtype)).abs().float().mean(1)
+        return (pred - batch["action_norm"].to(pred.dtype)).abs().float().mean(1) + aux
 
     def predict_l1(self, prefix: Prefix) -> torch.Tensor:
         """``l1`` head: normalized actions ``[B, L]`` in one pass."""

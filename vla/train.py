@@ -110,11 +110,13 @@ def _read_log(path: Path, upto: int) -> list[dict[str, str]]:
 
 
 def train(model: VLAModel, make_batch: BatchFn, cfg: TrainConfig, out_dir: str | Path,
-          tokenizer: Any, action_tokenizer: Any, device: str | torch.device = "cpu") -> list[dict[str, float]]:
+          tokenizer: Any, action_tokenizer: Any, device: str | torch.device = "cpu",
+          periodic: Callable[[int], None] | None = None, periodic_every: int = 0) -> list[dict[str, float]]:
     """Train ``model`` for ``cfg.steps`` optimizer steps; returns the log rows of this run.
 
     Writes ``out_dir/checkpoint-NNNNNN`` every ``save_every`` steps (with optimizer / scheduler
-    state), the final model folder in ``out_dir`` and ``out_dir/train_log.csv``.
+    state), the final model folder in ``out_dir`` and ``out_dir/train_log.csv``. ``periodic(step)``
+    (rank 0 only; e.g. held-out diagnostics) runs every ``periodic_every`` steps and at the end.
     """
     device = torch.device(device)
     rank, world = init_distributed(device)
@@ -195,6 +197,9 @@ def train(model: VLAModel, make_batch: BatchFn, cfg: TrainConfig, out_dir: str |
                 if tb is not None:
                     tb.add_scalar("train/loss", loss, done)
                     tb.add_scalar("train/lr", lr, done)
+        if periodic is not None and rank == 0 and periodic_every > 0 and (done % periodic_every == 0
+                                                                           or done == cfg.steps):
+            periodic(done)
         if cfg.stop_at and done >= cfg.stop_at and done < cfg.steps:
             _save(out, done, model, opt, sched, cfg, tokenizer, action_tokenizer, rank, world)
             model.eval()

@@ -46,6 +46,14 @@ def parser() -> argparse.ArgumentParser:
                    help="learned embedding per action-block slot (step x dimension) added to the block tokens")
     g.add_argument("--vision-arch", choices=VISION_ARCHS, default="siglip",
                    help="tiny vision tower: siglip (ViT, 8x8 patches) or resnet (small CNN, stride 8)")
+    g.add_argument("--ground-points", type=int, default=0, metavar="K",
+                   help="grounding head: regress K privileged points (1: instructed object, 2: and its goal) "
+                        "from instruction + image and feed them to the LM as prefix tokens (0: none)")
+    g.add_argument("--ground-weight", type=float, default=1.0, help="weight of the grounding loss")
+    g.add_argument("--ground-teacher-forcing", type=float, default=0.5,
+                   help="fraction of rows whose point tokens are the noisy true points at train time")
+    g.add_argument("--ground-label-noise", type=float, default=0.01,
+                   help="std in metres of the noise on teacher-forced points")
     g.add_argument("--vision-hidden-size", type=int, default=None)
     g.add_argument("--vision-layers", type=int, default=None)
     g = p.add_argument_group("optimization")
@@ -69,6 +77,12 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
     g.add_argument("--flip-images", choices=("auto", "yes", "no"), default="auto",
                    help="rotate stored images 180 degrees (auto: official LIBERO files only)")
+    g.add_argument("--holdout", type=int, default=0, metavar="N",
+                   help="keep the last N demos of every file out of training, for diagnostics (default: 0)")
+    g.add_argument("--diagnose-every", type=int, default=0, metavar="STEPS",
+                   help="run `vla diagnose` on the held-out demos every STEPS steps into diagnostics.jsonl "
+                        "(needs --holdout; default: 0, never)")
+    g.add_argument("--diagnose-frames", type=int, default=128, help="held-out frames per diagnosis (default: 128)")
     g.add_argument("--no-progress", action="store_true")
     return p
 
@@ -85,6 +99,29 @@ def _sizes(args: argparse.Namespace) -> tuple[dict, dict]:
     return vis, lang
 
 
+def _diagnose_step(model, tokenizer, act_tok, held, out: str, frames: int, seed: int, step: int) -> None:
+    """Held-out diagnostics at ``step``: one JSON line in ``<out>/diagnostics.jsonl`` and a summary line."""
+    import time
+    from pathlib import Path
+
+    from .diagnose import diagnose
+
+    t0 = time.perf_counter()
+    d = diagnose(model, tokenizer, act_tok, held, max_frames=frames, seed=seed)
+    d = {"step": step, **d, "seconds": round(time.perf_counter() - t0, 1)}
+    with (Path(out) / "diagnostics.jsonl").open("a") as f:
+        f.write(json.dumps(d) + "\n")
+    s = d["sensitivity_xyz"]
+    parts = [f"step {step}", "sens(img/instr/prop) " + "/".join(f"{sum(s[g]):.3f}" for g in
+                                                                 ("images", "instruction", "proprio") if g in s),
+             "corr x/y/z " + "/".join(f"{d['corr'][k]:+.2f}" for k in ("x", "y", "z"))]
+    if "ground_err_cm" in d:
+        parts.append("ground cm " + "/".join(f"{v:.1f}" for v in d["ground_err_cm"]))
+    if "probe_err_cm" in d:
+        parts.append(f"probe {d['probe_err_cm']:.1f} cm")
+    print("diagnose: " + "  ".join(parts), flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     import numpy as np  # heavy imports after parsing: `--help` stays fast
@@ -93,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     from .action_tokenizer import ActionTokenizer
     from .config import VLAConfig
     from .data import ChunkDataset, sample_batch
+    from .diagnose import split_holdout
     from .factory import build_pretrained, build_tiny
     from .hdf5_demos import load_demos
     from .text_tokenizer import build_word_tokenizer
@@ -107,9 +145,27 @@ def main(argv: list[str] | None = None) -> int:
                     normalization=args.normalization, binary_gripper=args.binary_gripper,
                     image_size=args.image_size, crop_area=args.crop_area, image_pool=args.image_pool,
                     image_coord_features=args.image_coords, prefix_order=args.prefix_order,
-                    vision_arch=args.vision_arch, action_slot_embed=args.action_slot_embed)
+                    vision_arch=args.vision_arch, action_slot_embed=args.action_slot_embed,
+                    ground_points=args.ground_points, ground_loss_weight=args.ground_weight,
+                    ground_teacher_forcing=args.ground_teacher_forcing, ground_label_noise=args.ground_label_noise)
     flip = {"auto": None, "yes": True, "no": False}[args.flip_images]
+    if args.diagnose_every and not args.holdout:
+        print("vla train: --diagnose-every needs --holdout N (held-out demos to diagnose on)", file=sys.stderr)
+        return 2
     demos = load_demos(args.data, cfg.cameras, flip)
+    try:
+        demos, held = split_holdout(demos, args.holdout)
+    except ValueError as e:
+        print(f"vla train: {e}", file=sys.stderr)
+        return 2
+    if cfg.ground_points:
+        if any(d.points is None for d in demos):
+            print("vla train: --ground-points needs demos with obs/target_pos and obs/goal_pos "
+                  "(collect them with `vla collect --suite tabletop-10`)", file=sys.stderr)
+            return 2
+        pts = np.concatenate([d.points[:, :cfg.ground_points] for d in demos]).reshape(-1, 3)
+        cfg.ground_mean = tuple(float(x) for x in pts.mean(0))
+        cfg.ground_std = tuple(float(max(x, 0.02)) for x in pts.std(0))
     cfg.action_dim = int(demos[0].actions.shape[1])
     cfg.proprio_dim = int(demos[0].proprio.shape[1])
     act_tok = ActionTokenizer.fit(np.concatenate([d.actions for d in demos]), np.concatenate([d.proprio for d in demos]),
@@ -126,7 +182,11 @@ def main(argv: list[str] | None = None) -> int:
                        seed=args.seed, save_every=args.save_every, keep_checkpoints=args.keep_checkpoints,
                        log_every=args.log_every, precision=args.precision, resume=args.resume,
                        progress=not args.no_progress, stop_at=args.stop_at)
-    history = train(model, partial(sample_batch, dataset), tcfg, args.out, tokenizer, act_tok, args.device)
+    periodic = None
+    if args.diagnose_every:
+        periodic = partial(_diagnose_step, model, tokenizer, act_tok, held, args.out, args.diagnose_frames, args.seed)
+    history = train(model, partial(sample_batch, dataset), tcfg, args.out, tokenizer, act_tok, args.device,
+                    periodic=periodic, periodic_every=args.diagnose_every)
     rank, _ = dist_info()
     if rank == 0:
         n_params = sum(p.numel() for p in model.parameters())

@@ -136,6 +136,26 @@ class TabletopEnv(gym.Env):
         """Flat MuJoCo state (time, qpos, qvel), as robomimic / LIBERO ``states``."""
         return np.array(self.scene.sim.get_state().flatten())
 
+    def privileged_positions(self) -> dict[str, np.ndarray]:
+        """World xyz (float32) of the episode's ``target`` object and its ``goal``.
+
+        The goal is the container / object named by the instruction; for tasks whose goal is a
+        direction or absent (push, pick) it is the target itself. Training labels only: a policy
+        never reads these at evaluation.
+        """
+        ep = self.episode
+        if ep is None:
+            raise RuntimeError("privileged_positions() called before reset()")
+        target = self.scene.object_pos(ep.target).astype(np.float32)
+        goal = self.scene.object_pos(ep.goal).astype(np.float32) if ep.goal in self.scene.body_ids else target
+        return {"target_pos": target, "goal_pos": goal}
+
+    def object_positions(self) -> dict[str, np.ndarray]:
+        """World xyz of every object placed in this episode (parked ones left out)."""
+        if self.episode is None:
+            raise RuntimeError("object_positions() called before reset()")
+        return {n: self.scene.object_pos(n) for n in self.episode.layout.poses}
+
     def check_success(self) -> bool:
         return bool(self.episode is not None and self.task.success(self.scene, self.episode))
 

@@ -1,0 +1,75 @@
+"""Which object did the gripper go to? Failure kinds of an episode, from privileged state.
+
+A failed pick-and-place episode either went to the wrong object (the policy did not ground the
+instruction), went to the right one and missed the grasp or the place (imprecise), or never
+closed the gripper at all. :class:`GraspTracker` watches an episode step by step (the env's
+``object_positions()`` and ``episode.target``, which the tabletop suite provides; other envs
+are left alone) and records, at the first step the commanded gripper closes, the object nearest
+to the end-effector. Evaluation records carry ``target_object``, ``went_to``, ``grasp_dist_cm``
+and ``failure`` (``wrong_object`` / ``imprecise`` / ``no_grasp``), and summaries count them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+FAILURE_KINDS = ("wrong_object", "imprecise", "no_grasp")
+
+
+class GraspTracker:
+    """Per-episode tracker; ``supported`` is False for envs without privileged object positions."""
+
+    def __init__(self, env: Any) -> None:
+        base = getattr(env, "unwrapped", env)
+        self._positions = getattr(base, "object_positions", None)
+        episode = getattr(base, "episode", None)
+        self.target = getattr(episode, "target", None)
+        self.supported = callable(self._positions) and isinstance(self.target, str)
+        self.went_to: str | None = None
+        self.grasp_dist: float | None = None
+        self.min_target_dist = float("inf")
+        self._closed = False
+
+    def step(self, action: np.ndarray, obs: Any) -> None:
+        """Call after each env step with the executed action and the new observation."""
+        if not self.supported or not isinstance(obs, dict) or "proprio" not in obs:
+            return
+        eef = np.asarray(obs["proprio"], dtype=np.float64)[:3]
+        positions = self._positions()
+        if self.target in positions:
+            self.min_target_dist = min(self.min_target_dist, float(np.linalg.norm(positions[self.target] - eef)))
+        closing = float(np.asarray(action).reshape(-1)[-1]) > 0
+        if closing and not self._closed and self.went_to is None and positions:
+            name, dist = min(((n, float(np.linalg.norm(p - eef))) for n, p in positions.items()), key=lambda x: x[1])
+            self.went_to, self.grasp_dist = name, dist
+        self._closed = closing
+
+    def record(self, success: bool) -> dict[str, Any]:
+        """Fields for the episode record (empty when unsupported)."""
+        if not self.supported:
+            return {}
+        if success:
+            failure = None
+        elif self.went_to is None:
+            failure = "no_grasp"
+        elif self.went_to != self.target:
+            failure = "wrong_object"
+        else:
+            failure = "imprecise"
+        return {
+            "target_object": self.target,
+            "went_to": self.went_to,
+            "grasp_dist_cm": None if self.grasp_dist is None else round(100 * self.grasp_dist, 2),
+            "target_min_dist_cm": None if not np.isfinite(self.min_target_dist) else round(100 * self.min_target_dist, 2),
+            "failure": failure,
+        }
+
+
+def failure_counts(records: list[dict[str, Any]]) -> dict[str, int] | None:
+    """Counts of each failure kind over records that carry one (None when none do)."""
+    tracked = [r for r in records if "failure" in r]
+    if not tracked:
+        return None
+    return {k: sum(1 for r in tracked if r.get("failure") == k) for k in FAILURE_KINDS}
