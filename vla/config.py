@@ -59,7 +59,11 @@ class VLAConfig:
     #: instruction and fine image features, supervised with the demos' privileged positions and
     #: fed to the LM as K prefix tokens; 0 disables
     ground_points: int = 0
-    #: per-axis mean / std (metres) of the point labels (set from the training data)
+    #: also regress each point relative to the end-effector (label: point - eef position), which
+    #: is what the wrist camera sees directly and what the arm must close; doubles the points
+    ground_relative: bool = False
+    #: mean / std (metres) of the point labels, 3 values (all points) or 3 per head point (set
+    #: from the training data)
     ground_mean: tuple[float, ...] = (0.0, 0.0, 0.0)
     ground_std: tuple[float, ...] = (1.0, 1.0, 1.0)
     ground_loss_weight: float = 1.0
@@ -100,8 +104,9 @@ class VLAConfig:
             raise ValueError(f"ground_teacher_forcing: expected a fraction in [0, 1], got {self.ground_teacher_forcing!r}")
         self.ground_mean = tuple(float(x) for x in self.ground_mean)
         self.ground_std = tuple(float(x) for x in self.ground_std)
-        if len(self.ground_mean) != 3 or len(self.ground_std) != 3 or min(self.ground_std) <= 0:
-            raise ValueError("ground_mean / ground_std: expected 3 values each, std > 0")
+        if (len(self.ground_mean) % 3 or len(self.ground_mean) != len(self.ground_std)
+                or min(self.ground_std, default=1.0) <= 0):
+            raise ValueError("ground_mean / ground_std: expected 3 values (or 3 per point) each, std > 0")
         self.cameras = tuple(self.cameras)
         self.image_mean = tuple(float(x) for x in self.image_mean)
         self.image_std = tuple(float(x) for x in self.image_std)
@@ -122,6 +127,11 @@ class VLAConfig:
     @property
     def vocab_size(self) -> int:
         return self.text_vocab_size + self.n_bins + 2
+
+    @property
+    def ground_head_points(self) -> int:
+        """Points the grounding head regresses: ``ground_points``, doubled with ``ground_relative``."""
+        return int(self.ground_points) * (2 if self.ground_relative else 1)
 
     @property
     def action_tokens(self) -> int:

@@ -14,6 +14,7 @@ from transformers import PreTrainedTokenizerBase
 
 from .action_tokenizer import ActionTokenizer
 from .config import VLAConfig
+from .grounding import point_labels
 from .hdf5_demos import Demo
 from .observation import crop_normalize, resize_uint8
 from .text_tokenizer import encode_texts
@@ -60,7 +61,8 @@ class ChunkDataset:
             pts = np.concatenate([d.points for d in demos])
             if pts.shape[1] < config.ground_points:
                 raise ValueError(f"ground_points: expected <= {pts.shape[1]} recorded points, got {config.ground_points}")
-            self.points = torch.tensor(pts[:, :config.ground_points], dtype=torch.float32)
+            pts = point_labels(pts[:, :config.ground_points], proprio[:, :3], config.ground_relative)
+            self.points = torch.tensor(pts, dtype=torch.float32)
         lookup = {t: i for i, t in enumerate(texts)}
         self.text_index = torch.tensor(np.concatenate([[lookup[d.instruction]] * len(d.actions) for d in demos]))
 
@@ -102,7 +104,7 @@ def sample_batch(dataset: ChunkDataset, g: torch.Generator, batch_size: int, row
     noise = torch.rand(batch_size, cfg.action_tokens + 1, generator=g)
     out = dataset.batch(index[rows], offsets[rows] if train else None, noise[rows])
     if dataset.points is not None:  # drawn last: runs without a grounding head keep their numbers
-        point_noise = torch.randn(batch_size, cfg.ground_points, 3, generator=g)
+        point_noise = torch.randn(batch_size, cfg.ground_head_points, 3, generator=g)
         teacher = torch.rand(batch_size, generator=g)
         out["point_noise"] = point_noise[rows]
         out["point_teacher"] = teacher[rows] if train else torch.ones(len(rows))

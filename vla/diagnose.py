@@ -130,7 +130,7 @@ def diagnose(model: VLAModel, tokenizer: Any, action_tokenizer: Any, demos: list
         cfg = model.config
         ds = ChunkDataset(demos, cfg, tokenizer, action_tokenizer)
         ds_points = ds.points
-        if ds_points is None and all(d.points is not None for d in demos):
+        if ds_points is None and all(d.points is not None for d in demos):  # world points only
             ds_points = torch.tensor(np.concatenate([d.points for d in demos]), dtype=torch.float32)
         idx = _frames(len(ds), max_frames, seed)
         base = ds.batch(idx)

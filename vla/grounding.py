@@ -20,6 +20,7 @@ to tolerate the head's error.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -60,14 +61,22 @@ class GroundingHead(nn.Module):
         return self.point_embed(points) + self.point_id.to(points.dtype)[None]
 
 
+def _stats(points: torch.Tensor, values: tuple[float, ...]) -> torch.Tensor:
+    return torch.tensor(values, dtype=points.dtype, device=points.device).view(-1, 3)  # [1 or K, 3]
+
+
 def normalize_points(points: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    """Metres -> the head's units (per-axis standardization fitted on the training labels)."""
-    m = torch.tensor(mean, dtype=points.dtype, device=points.device)
-    s = torch.tensor(std, dtype=points.dtype, device=points.device)
-    return (points - m) / s
+    """Metres ``[..., K, 3]`` -> the head's units (per-axis, optionally per-point standardization)."""
+    return (points - _stats(points, mean)) / _stats(points, std)
 
 
 def denormalize_points(points: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
-    m = torch.tensor(mean, dtype=points.dtype, device=points.device)
-    s = torch.tensor(std, dtype=points.dtype, device=points.device)
-    return points * s + m
+    return points * _stats(points, std) + _stats(points, mean)
+
+
+def point_labels(points: torch.Tensor | np.ndarray, eef: torch.Tensor | np.ndarray, relative: bool):
+    """Head labels ``[N, K', 3]`` from world points ``[N, K, 3]`` and end-effector positions ``[N, 3]``."""
+    if not relative:
+        return points
+    cat = torch.cat if isinstance(points, torch.Tensor) else np.concatenate
+    return cat([points, points - eef[:, None, :]], 1)

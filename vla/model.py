@@ -114,7 +114,7 @@ class VLAModel(nn.Module):
             fine = int(vision.config.hidden_sizes[0]) if getattr(vision.config, "hidden_sizes", None) else hv
             self.ground_coords = int(config.image_coord_features) or 16
             self.ground_cells = nn.Linear(fine + self.ground_coords, hd)
-            self.grounding = GroundingHead(hd, int(config.ground_points), int(config.max_instruction_tokens))
+            self.grounding = GroundingHead(hd, config.ground_head_points, int(config.max_instruction_tokens))
         if config.head == "l1":
             self.l1_head = nn.Sequential(nn.Linear(hd, hd), nn.GELU(), nn.Linear(hd, 1))
         params = inspect.signature(inspect.unwrap(lm.base_model.forward)).parameters
@@ -189,7 +189,7 @@ class VLAModel(nn.Module):
         ``Prefix.points``; ``point_tokens [B, K, 3]`` (normalized, training only) replaces the
         points the tokens are made from, row by row where not NaN (teacher forcing).
         """
-        k = int(self.config.ground_points)
+        k = self.config.ground_head_points
         if k:
             img, cells = self.encode_images(pixels, with_cells=True)
         else:

@@ -49,6 +49,8 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--ground-points", type=int, default=0, metavar="K",
                    help="grounding head: regress K privileged points (1: instructed object, 2: and its goal) "
                         "from instruction + image and feed them to the LM as prefix tokens (0: none)")
+    g.add_argument("--ground-relative", action="store_true",
+                   help="also regress each point relative to the end-effector (doubles the head's points)")
     g.add_argument("--ground-weight", type=float, default=1.0, help="weight of the grounding loss")
     g.add_argument("--ground-teacher-forcing", type=float, default=0.5,
                    help="fraction of rows whose point tokens are the noisy true points at train time")
@@ -146,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                     image_size=args.image_size, crop_area=args.crop_area, image_pool=args.image_pool,
                     image_coord_features=args.image_coords, prefix_order=args.prefix_order,
                     vision_arch=args.vision_arch, action_slot_embed=args.action_slot_embed,
-                    ground_points=args.ground_points, ground_loss_weight=args.ground_weight,
+                    ground_points=args.ground_points, ground_relative=args.ground_relative,
+                    ground_loss_weight=args.ground_weight,
                     ground_teacher_forcing=args.ground_teacher_forcing, ground_label_noise=args.ground_label_noise)
     flip = {"auto": None, "yes": True, "no": False}[args.flip_images]
     if args.diagnose_every and not args.holdout:
@@ -163,9 +166,12 @@ def main(argv: list[str] | None = None) -> int:
             print("vla train: --ground-points needs demos with obs/target_pos and obs/goal_pos "
                   "(collect them with `vla collect --suite tabletop-10`)", file=sys.stderr)
             return 2
-        pts = np.concatenate([d.points[:, :cfg.ground_points] for d in demos]).reshape(-1, 3)
-        cfg.ground_mean = tuple(float(x) for x in pts.mean(0))
-        cfg.ground_std = tuple(float(max(x, 0.02)) for x in pts.std(0))
+        from .grounding import point_labels
+
+        pts = np.concatenate([point_labels(d.points[:, :cfg.ground_points], d.proprio[:, :3], cfg.ground_relative)
+                              for d in demos])  # [N, K', 3]
+        cfg.ground_mean = tuple(float(x) for x in pts.mean(0).reshape(-1))
+        cfg.ground_std = tuple(float(max(x, 0.02)) for x in pts.std(0).reshape(-1))
     cfg.action_dim = int(demos[0].actions.shape[1])
     cfg.proprio_dim = int(demos[0].proprio.shape[1])
     act_tok = ActionTokenizer.fit(np.concatenate([d.actions for d in demos]), np.concatenate([d.proprio for d in demos]),
