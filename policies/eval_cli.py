@@ -57,18 +57,28 @@ def _nonneg(text: str) -> int:
     return v
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Appends ``(default: X)`` only where the help does not already say it (no doubled defaults)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text.lower() or action.default in (None, False, argparse.SUPPRESS):
+            return text
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="vla eval",
         description="Closed-loop evaluation: run a policy on every task of a suite and report the success "
         "rate per task (Wilson 95% intervals). Episode i of a task starts from the suite's init state i "
         "with a seed fixed by the protocol, so results do not depend on --workers.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_HelpFormatter,
     )
     g = p.add_argument_group("what to evaluate")
     g.add_argument(
-        "--policy", default="random",
-        help="a checkpoint directory, 'expert' (the suite's scripted expert), or a policy spec such as "
+        "--policy", default=None,
+        help="(default: random, with a note) a checkpoint directory, 'expert' (the suite's scripted expert), or a policy spec such as "
         "'random', 'constant:value=0', 'checkpoint:path=DIR', 'package.module:Class:key=value'",
     )
     g.add_argument("--decoder", default=None, help="VLA decoder options, JSON or key=value pairs, e.g. 'steps=4,commit=threshold' (default: the checkpoint's)")
@@ -78,10 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--tasks", nargs="+", default=None, help="evaluate only these tasks (default: all tasks of the suite)")
     g.add_argument("--list-suites", action="store_true", help="print the known suites and their tasks, then exit")
     g = p.add_argument_group("protocol (defaults come from the suite)")
-    g.add_argument("--episodes-per-task", type=_positive, default=None)
-    g.add_argument("--max-steps", type=_positive, default=None)
-    g.add_argument("--wait-steps", type=_nonneg, default=None)
-    g.add_argument("--seed", type=int, default=None, help="base seed of the protocol")
+    g.add_argument("--episodes-per-task", type=_positive, default=None, help="(default: the suite's, e.g. 50)")
+    g.add_argument("--max-steps", type=_positive, default=None, help="(default: the suite's per-task limits)")
+    g.add_argument("--wait-steps", type=_nonneg, default=None, help="(default: the suite's)")
+    g.add_argument("--seed", type=int, default=None, help="base seed of the protocol (default: the suite's)")
     g = p.add_argument_group("chunk execution")
     g.add_argument("--chunking", choices=["open_loop", "ensemble", "async"], default="open_loop")
     g.add_argument("--execute-steps", type=_positive, default=None, help="K: actions executed per chunk (default: the horizon)")
@@ -121,7 +131,7 @@ def parse_decoder(text: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         return parse_kwargs(text)
     if not isinstance(value, dict):
-        raise SystemExit(f"vla eval: --decoder must be a JSON object or key=value pairs, got {text!r}")
+        raise ValueError(f"--decoder: expected a JSON object or key=value pairs, got {text!r}")
     return value
 
 
@@ -140,8 +150,13 @@ def describe_policy(spec: str, overrides: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
-def preflight_policy(spec: str) -> None:
-    """Fail before any episode runs when the policy spec cannot work (ValueError naming the problem)."""
+def _looks_like_path(spec: str) -> bool:
+    return "/" in spec.split(":", 1)[0] or spec.startswith(".") or spec.endswith("/")
+
+
+def preflight_policy(spec: str, decoder: dict[str, Any] | None = None) -> None:
+    """Fail before any episode runs when the policy spec or its decoder options cannot work
+    (ValueError naming the option and what was expected)."""
     head, _, rest = spec.partition(":")
     if Path(spec).is_dir() or head in ("checkpoint", "vla"):
         path = Path(spec) if Path(spec).is_dir() else None
@@ -151,7 +166,22 @@ def preflight_policy(spec: str) -> None:
             path = Path(str(parse_kwargs(rest).get("path", "")))
         if not (path / "config.json").is_file():
             raise ValueError(f"--policy {spec!r}: no VLA checkpoint there (expected {path / 'config.json'})")
+        if decoder:
+            from vla.predict import decoder_config
+
+            try:
+                head_name = json.loads((path / "config.json").read_text()).get("head", "diffusion")
+                decoder_config(head_name, decoder)
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"--decoder: {e}") from None
         return
+    if decoder:
+        raise ValueError(f"--decoder: only VLA checkpoints take decoder options, not --policy {spec!r}")
+    if _looks_like_path(spec):
+        from policies.load import _REGISTRY
+
+        raise ValueError(f"--policy {spec!r}: the path does not exist (expected a checkpoint folder; "
+                         f"registered policy names: {sorted(_REGISTRY)})")
     if head == "expert":
         return
     import policies.vla_policy  # noqa: F401 - registers 'checkpoint'
@@ -162,7 +192,8 @@ def preflight_policy(spec: str) -> None:
 
 def build_setup(args: argparse.Namespace) -> tuple[RolloutSetup, dict[str, Any]]:
     """RolloutSetup and recorded policy info from parsed arguments."""
-    preflight_policy(args.policy)
+    overrides = policy_overrides(args)
+    preflight_policy(args.policy, parse_decoder(args.decoder) if args.decoder else None)
     from policies.suites import get_suite
 
     suite = get_suite(args.suite)
@@ -181,8 +212,8 @@ def build_setup(args: argparse.Namespace) -> tuple[RolloutSetup, dict[str, Any]]
     if args.tasks:
         unknown = [t for t in args.tasks if t not in protocol.tasks]
         if unknown:
-            raise SystemExit(f"vla eval: unknown task(s) {unknown} for suite {protocol.suite!r}; expected some of {list(protocol.tasks)}")
-    overrides = policy_overrides(args)
+            raise ValueError(f"--tasks: unknown task(s) {unknown} for suite {protocol.suite!r}; "
+                             f"expected some of {list(protocol.tasks)}")
     threads = args.threads or 1
     setup = RolloutSetup(
         env_factory=args.env or "policies.factories:make_suite_env",
@@ -208,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from policies.suites import get_suite, known_suites
 
+    if args.policy is None and not args.list_suites:
+        print("vla eval: no --policy given; evaluating the 'random' policy", file=sys.stderr)
+        args.policy = "random"
     if args.list_suites:
         for name in known_suites():
             try:
@@ -231,14 +265,19 @@ def main(argv: list[str] | None = None) -> int:
             progress=not args.no_progress,
             command=["vla", "eval", *(sys.argv[2:] if argv is None else argv)],
         )
-    except (FileExistsError, ValueError) as e:
-        print(f"vla eval: {e}", file=sys.stderr)
+    except (FileExistsError, FileNotFoundError, KeyError, ValueError) as e:
+        print(f"vla eval: {str(e).strip(chr(39))}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
         print((Path(args.out) / "summary.md").read_text())
         print(f"results: {Path(args.out).resolve()}")
+    o = summary["overall"]
+    if o["episodes"] and o["errored"] == o["episodes"]:
+        print(f"vla eval: every episode errored ({o['errored']}); the first error is in "
+              f"{Path(args.out) / 'episodes.jsonl'}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--prefix-order", choices=("images_first", "text_first"), default="text_first")
     g.add_argument("--no-action-slot-embed", dest="action_slot_embed", action="store_false",
                    help="leave out the learned per-slot embeddings of the action block")
+    g.add_argument("--ground-points", type=int, default=2,
+                   help="grounding head points (instructed object, goal) supervised by the demos' privileged "
+                        "positions and fed to the LM; 0: none (the recipe before the grounding head)")
+    g.add_argument("--no-ground-relative", dest="ground_relative", action="store_false",
+                   help="leave out the end-effector-relative copies of the grounding points")
+    g.add_argument("--crop-area", type=float, default=1.0,
+                   help="random-crop area at train (1: none; a crop shifts pixels but not the grid coordinates)")
     g.add_argument("--n-bins", type=int, default=32,
                    help="action bins per dimension (the paper's 256 spreads these few demos too thin)")
     g.add_argument("--seed", type=int, default=0)
@@ -147,6 +154,8 @@ def train_argv(args: argparse.Namespace, head: str, demos: Path, out: Path) -> l
             "--image-pool", str(args.image_pool), "--image-coords", str(args.image_coords),
             "--prefix-order", args.prefix_order, *(["--action-slot-embed"] if args.action_slot_embed else []),
             "--n-bins", str(args.n_bins), "--binary-gripper", "--steps", str(args.steps),
+            "--crop-area", str(args.crop_area), "--ground-points", str(args.ground_points),
+            *(["--ground-relative"] if args.ground_relative and args.ground_points else []),
             "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--warmup-steps", str(min(100, args.steps // 10)),
             "--seed", str(args.seed), "--save-every", str(max(1, min(500, args.steps))), "--keep-checkpoints", "1",
             "--log-every", str(max(1, min(50, args.steps)))]

@@ -2,48 +2,65 @@
 # Train the tiny discrete-diffusion VLA checkpoint shipped in checkpoints/tabletop-tiny-dd
 # (evaluated by `make demo` / `vla demo`), from demonstrations the repo's scripted expert collects.
 #
-#   scripts/train_shipped_checkpoint.sh                 # defaults below
-#   STEPS=3000 DEMOS_PER_TASK=10 scripts/train_shipped_checkpoint.sh
-#   DATA=runs/reproduce/demos WORK=runs/reproduce/train/diffusion STEPS=3000 BATCH=16 scripts/train_shipped_checkpoint.sh
-#       (export the diffusion head `vla reproduce` trained: same commands, so both stages are skipped)
+#   scripts/train_shipped_checkpoint.sh                 # defaults below (~15 min collect, ~75 min train)
+#   STEPS=3000 DEMOS_PER_TASK=20 scripts/train_shipped_checkpoint.sh
 #
 # Stages (each skipped when its output exists, so a killed run continues):
-#   1. vla collect: DEMOS_PER_TASK successful expert demos per tabletop task -> $DATA
-#                   (noise ACTION_NOISE executed, the expert's clean actions recorded)
-#   2. vla train:   tiny preset, diffusion head, 32 bins, binary gripper -> $WORK (resumes from its
-#                   latest checkpoint); the same command `vla reproduce` uses for its diffusion head
+#   1. vla collect: DEMOS_PER_TASK successful expert demos per tabletop task -> $DATA/a and $DATA/b
+#                   (two processes, five tasks each; noise ACTION_NOISE executed, the expert's clean
+#                   actions recorded, plus the instructed object's and goal's positions per step)
+#   2. vla train:   tiny preset, diffusion head, 32 bins, binary gripper, grounding head (2 points
+#                   and their end-effector-relative copies), HOLDOUT demos per task kept out for the
+#                   held-out diagnostics every 1000 steps -> $WORK (resumes from its latest checkpoint);
+#                   NPROC processes (torchrun, gloo) with one thread each
 #   3. export:      the inference files only (config, weights, norm stats, tokenizer) -> $OUT,
 #                   plus $OUT/README.md recording the exact commands, seeds, commit and log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SEED=${SEED:-0}
-DEMOS_PER_TASK=${DEMOS_PER_TASK:-20}
+DEMOS_PER_TASK=${DEMOS_PER_TASK:-80}
 ACTION_NOISE=${ACTION_NOISE:-0.1}
-STEPS=${STEPS:-3000}
-BATCH=${BATCH:-16}
-DATA=${DATA:-runs/shipped/demos-clean}
-WORK=${WORK:-runs/shipped/train-$STEPS}
+STEPS=${STEPS:-9000}
+BATCH=${BATCH:-32}
+HOLDOUT=${HOLDOUT:-5}
+NPROC=${NPROC:-2}
+DATA=${DATA:-runs/g1/demos}
+WORK=${WORK:-runs/g1/dd}
 OUT=${OUT:-checkpoints/tabletop-tiny-dd}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export MUJOCO_GL=${MUJOCO_GL:-egl} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-egl}
 
-COLLECT=(collect --suite tabletop-10 --episodes-per-task "$DEMOS_PER_TASK" --image-size 128
-         --action-noise "$ACTION_NOISE" --seed "$SEED" --out "$DATA" --no-progress)
+TASKS_A=PickCube,PutInBowl,PutOnPlate,PutInBasket,StackCubes
+TASKS_B=PushLeft,PushRight,PushFront,ChooseBowl,ChoosePlate
+collect_args() {  # $1: tasks, $2: output folder
+    echo collect --suite tabletop-10 --tasks "$1" --episodes-per-task "$DEMOS_PER_TASK" --image-size 128 \
+        --action-noise "$ACTION_NOISE" --seed "$SEED" --out "$2" --no-progress
+}
 TRAIN=(train --data "$DATA" --out "$WORK" --preset tiny --head diffusion --horizon 8 --image-size 64
        --hidden-size 128 --layers 2 --heads 4 --vision-arch resnet --vision-layers 1 --image-pool 1
        --image-coords 32 --prefix-order text_first --action-slot-embed --n-bins 32 --binary-gripper
-       --steps "$STEPS" --batch-size "$BATCH" --lr 0.001 --warmup-steps 100 --seed "$SEED" --save-every 500
-       --keep-checkpoints 1 --log-every 50 --no-progress)
+       --crop-area 1.0 --ground-points 2 --ground-relative
+       --steps "$STEPS" --batch-size "$BATCH" --lr 0.001 --warmup-steps 200 --seed "$SEED" --save-every 500
+       --keep-checkpoints 2 --log-every 50 --holdout "$HOLDOUT" --diagnose-every 1000 --diagnose-frames 128
+       --no-progress)
 
 echo "[$(date -u +%FT%TZ)] stage 1: collect -> $DATA"
-if [ ! -f "$DATA/summary.json" ]; then
-    "$PY" -m vla.cli "${COLLECT[@]}"
-fi
+pids=()
+for half in a b; do
+    tasks=$TASKS_A; [ "$half" = b ] && tasks=$TASKS_B
+    if [ ! -f "$DATA/$half/summary.json" ]; then
+        # shellcheck disable=SC2046
+        "$PY" -m vla.cli $(collect_args "$tasks" "$DATA/$half") &
+        pids+=($!)
+    fi
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
 
 echo "[$(date -u +%FT%TZ)] stage 2: train -> $WORK"
 if [ ! -f "$WORK/model.safetensors" ]; then
-    "$PY" -m vla.cli "${TRAIN[@]}" --resume  # continues from a checkpoint if there is one
+    # continues from a checkpoint if there is one
+    OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli "${TRAIN[@]}" --resume
 fi
 
 echo "[$(date -u +%FT%TZ)] stage 3: export -> $OUT"
@@ -52,7 +69,13 @@ for f in config.json model.safetensors norm_stats.json tokenizer.json tokenizer_
     [ -f "$WORK/$f" ] && cp "$WORK/$f" "$OUT/$f"
 done
 cp "$WORK/train_log.csv" "$OUT/train_log.csv" 2>/dev/null || true
-cp "$DATA/summary.json" "$OUT/demos_summary.json"
+"$PY" - "$DATA" "$OUT/demos_summary.json" <<'PYEOF'
+import json, sys
+from pathlib import Path
+halves = {h: json.loads((Path(sys.argv[1]) / h / "summary.json").read_text()) for h in ("a", "b")}
+json.dump(halves, open(sys.argv[2], "w"), indent=2)
+PYEOF
+cp "$WORK/diagnostics.jsonl" "$OUT/diagnostics.jsonl" 2>/dev/null || true
 chmod a+r "$OUT"/*
 
 COMMIT=$(git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -83,11 +106,13 @@ main job runs end to end on a fresh machine in minutes; its success rate is what
 reported as measured by \`make demo\` (raising it is the reproduction issue's job).
 
 Produced by \`scripts/train_shipped_checkpoint.sh\` with SEED=$SEED DEMOS_PER_TASK=$DEMOS_PER_TASK
-ACTION_NOISE=$ACTION_NOISE STEPS=$STEPS BATCH=$BATCH, i.e. exactly:
+ACTION_NOISE=$ACTION_NOISE STEPS=$STEPS BATCH=$BATCH HOLDOUT=$HOLDOUT NPROC=$NPROC, i.e. exactly (the two
+collections run in parallel):
 
 \`\`\`
-vla ${COLLECT[*]}
-vla ${TRAIN[*]}
+vla $(collect_args "$TASKS_A" "$DATA/a")
+vla $(collect_args "$TASKS_B" "$DATA/b")
+OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node $NPROC -m vla.cli ${TRAIN[*]}
 \`\`\`
 
 - code commit: $COMMIT$DIRTY

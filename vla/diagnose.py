@@ -229,9 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     model, tok, act = load_checkpoint(args.checkpoint)
     try:
-        demos = load_demos(args.data, model.config.cameras)
-        if args.holdout:
-            _, demos = split_holdout(demos, args.holdout)
+        demos = load_demos(args.data, model.config.cameras, last_per_file=max(0, args.holdout))
     except (FileNotFoundError, ValueError) as e:
         print(f"vla diagnose: {e}", file=sys.stderr)
         return 2

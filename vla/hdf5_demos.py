@@ -82,8 +82,8 @@ def _demo_key(k: str) -> tuple[int, str]:
 
 
 def load_demos(data: str | Path | list[str | Path], cameras: tuple[str, ...] = ("agentview_rgb", "eye_in_hand_rgb"),
-               flip: bool | None = None) -> list[Demo]:
-    """Every demonstration of the given files / directories."""
+               flip: bool | None = None, last_per_file: int = 0) -> list[Demo]:
+    """Every demonstration of the given files / directories (``last_per_file``: only each file's last N)."""
     demos: list[Demo] = []
     for path in expand_paths(data):
         with h5py.File(path, "r") as f:
@@ -92,7 +92,8 @@ def load_demos(data: str | Path | list[str | Path], cameras: tuple[str, ...] = (
             # official LIBERO files are stored upside down; our writers mark upright images
             official = "problem_info" in f["data"].attrs and not bool(f["data"].attrs.get("images_upright", False))
             do_flip = official if flip is None else flip
-            for key in sorted(f["data"].keys(), key=_demo_key):
+            keys = sorted(f["data"].keys(), key=_demo_key)
+            for key in keys[-last_per_file:] if last_per_file > 0 else keys:
                 g = f["data"][key]
                 name = f"{path}:{key}"
                 if "actions" not in g or "obs" not in g:

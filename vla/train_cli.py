@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from functools import partial
+from typing import Any
 
 from .config import HEADS, PREFIX_ORDERS, PRESETS, VISION_ARCHS
 
@@ -129,20 +130,55 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np  # heavy imports after parsing: `--help` stays fast
     import torch
 
-    from .action_tokenizer import ActionTokenizer
-    from .config import VLAConfig
-    from .data import ChunkDataset, sample_batch
-    from .diagnose import split_holdout
-    from .factory import build_pretrained, build_tiny
-    from .hdf5_demos import load_demos
-    from .text_tokenizer import build_word_tokenizer
-    from .train import TrainConfig, dist_info, train
+    from .data import sample_batch
+    from .train import dist_info, train
 
     if args.device == "auto":
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.preset == "pretrained" and not (args.vision and args.language):
         print("vla train: --preset pretrained needs --vision PATH and --language PATH", file=sys.stderr)
         return 2
+    for name in ("steps", "batch_size", "grad_accum", "horizon", "n_bins", "image_size"):
+        if getattr(args, name) < 1:
+            print(f"vla train: --{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}",
+                  file=sys.stderr)
+            return 2
+    if args.ground_points < 0 or args.holdout < 0 or args.diagnose_every < 0:
+        print("vla train: --ground-points, --holdout, --diagnose-every: expected integers >= 0", file=sys.stderr)
+        return 2
+    try:
+        built = _setup(args, np)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"vla train: {e}", file=sys.stderr)
+        return 2
+    if isinstance(built, int):
+        return built
+    model, tokenizer, act_tok, dataset, held, n_demos, tcfg = built
+    periodic = None
+    if args.diagnose_every:
+        periodic = partial(_diagnose_step, model, tokenizer, act_tok, held, args.out, args.diagnose_frames, args.seed)
+    history = train(model, partial(sample_batch, dataset), tcfg, args.out, tokenizer, act_tok, args.device,
+                    periodic=periodic, periodic_every=args.diagnose_every)
+    rank, _ = dist_info()
+    if rank == 0:
+        n_params = sum(p.numel() for p in model.parameters())
+        summary = {"out": args.out, "examples": len(dataset), "demos": n_demos, "params": n_params,
+                   "steps": tcfg.steps, "final_loss": history[-1]["loss"] if history else None}
+        print(json.dumps(summary))
+    return 0
+
+
+def _setup(args: argparse.Namespace, np: Any) -> tuple | int:
+    """Data, tokenizers, model and train config from the arguments (an exit code on bad input)."""
+    from .action_tokenizer import ActionTokenizer
+    from .config import VLAConfig
+    from .data import ChunkDataset
+    from .diagnose import split_holdout
+    from .factory import build_pretrained, build_tiny
+    from .hdf5_demos import load_demos
+    from .text_tokenizer import build_word_tokenizer
+    from .train import TrainConfig
+
     cfg = VLAConfig(preset=args.preset, head=args.head, horizon=args.horizon, n_bins=args.n_bins,
                     normalization=args.normalization, binary_gripper=args.binary_gripper,
                     image_size=args.image_size, crop_area=args.crop_area, image_pool=args.image_pool,
@@ -183,23 +219,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         model, tokenizer = build_pretrained(cfg, args.vision, args.language, seed=args.seed)
     dataset = ChunkDataset(demos, cfg, tokenizer, act_tok)
+    n_demos = len(demos)
+    del demos  # the dataset holds resized copies; the full-size frames would double the memory
     tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
                        weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, clip_grad=args.clip_grad,
                        seed=args.seed, save_every=args.save_every, keep_checkpoints=args.keep_checkpoints,
                        log_every=args.log_every, precision=args.precision, resume=args.resume,
                        progress=not args.no_progress, stop_at=args.stop_at)
-    periodic = None
-    if args.diagnose_every:
-        periodic = partial(_diagnose_step, model, tokenizer, act_tok, held, args.out, args.diagnose_frames, args.seed)
-    history = train(model, partial(sample_batch, dataset), tcfg, args.out, tokenizer, act_tok, args.device,
-                    periodic=periodic, periodic_every=args.diagnose_every)
-    rank, _ = dist_info()
-    if rank == 0:
-        n_params = sum(p.numel() for p in model.parameters())
-        summary = {"out": args.out, "examples": len(dataset), "demos": len(demos), "params": n_params,
-                   "steps": tcfg.steps, "final_loss": history[-1]["loss"] if history else None}
-        print(json.dumps(summary))
-    return 0
+    return model, tokenizer, act_tok, dataset, held, n_demos, tcfg
 
 
 if __name__ == "__main__":
