@@ -57,7 +57,7 @@ def _nonneg(text: str) -> int:
     return v
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Appends ``(default: X)`` only where the help does not already say it (no doubled defaults)."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Closed-loop evaluation: run a policy on every task of a suite and report the success "
         "rate per task (Wilson 95% intervals). Episode i of a task starts from the suite's init state i "
         "with a seed fixed by the protocol, so results do not depend on --workers.",
-        formatter_class=_HelpFormatter,
+        formatter_class=HelpFormatter,
     )
     g = p.add_argument_group("what to evaluate")
     g.add_argument(

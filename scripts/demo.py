@@ -18,6 +18,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from policies.eval_cli import HelpFormatter
+
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT = REPO / "checkpoints" / "tabletop-tiny-dd"
 
@@ -27,11 +29,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog="vla demo",
         description="Main job: closed-loop evaluation of the shipped tiny discrete-diffusion VLA checkpoint on "
         "the tabletop suite; prints the SR table and writes videos, a bar chart and JSON results.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     p.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), help="VLA checkpoint folder")
     p.add_argument("--episodes-per-task", type=int, default=10)
-    p.add_argument("--max-steps", type=int, default=None, help="override the suite's step limit")
+    p.add_argument("--max-steps", type=int, default=None, help="cap on the per-task step limits (default: the suite's 150-220)")
     p.add_argument("--tasks", nargs="+", default=None, help="only these tasks (default: all)")
     p.add_argument("--workers", type=int, default=max(1, min(2, os.cpu_count() or 1)), help="env worker processes")
     p.add_argument("--decoder", default=None, help="decoder options, JSON or key=value pairs (e.g. 'steps=4')")
@@ -41,6 +43,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--videos-per-task", type=int, default=1)
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+def estimate_minutes(ckpt: Path, tasks: list[str], episodes: int, workers: int) -> float | None:
+    """Expected wall minutes from the per-episode times of the checkpoint's recorded evaluation."""
+    import json
+
+    try:
+        rows = {r["task"]: r for r in json.loads((ckpt / "eval.json").read_text())["tasks"]}
+    except (OSError, KeyError, ValueError):
+        return None
+    times = [rows[t].get("mean_wall_time_s") for t in tasks if t in rows]
+    times = [float(t) for t in times if t is not None]
+    if not times:
+        return None
+    per_episode = sum(times) / len(times)
+    return per_episode * episodes * len(tasks) / max(1, workers) / 60.0 + 0.5  # + start-up
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,12 +101,19 @@ def main(argv: list[str] | None = None) -> int:
         chunking=ChunkingConfig("open_loop", args.execute_steps),
         torch_threads=1,
     )
-    n_tasks = len(args.tasks or protocol.tasks)
+    tasks = list(args.tasks or protocol.tasks)
+    from envs.registry import TABLETOP_MAX_STEPS
+
+    limits = sorted({min(TABLETOP_MAX_STEPS.get(t, protocol.max_steps), protocol.max_steps) for t in tasks})
     print(
-        f"vla demo: {ckpt.name} on tabletop, {n_tasks} tasks x {args.episodes_per_task} episodes, "
-        f"max {protocol.max_steps} steps, {args.workers} workers -> {out}",
+        f"vla demo: {ckpt.name} on tabletop, {len(tasks)} tasks x {args.episodes_per_task} episodes, "
+        f"per-task step limits {limits[0]}-{limits[-1]}, {args.workers} workers -> {out}",
         flush=True,
     )
+    estimate = estimate_minutes(ckpt, tasks, args.episodes_per_task, args.workers)
+    if estimate is not None:
+        print(f"vla demo: expected ~{estimate:.0f} min (per-episode times measured for this checkpoint in "
+              f"{ckpt / 'eval.json'}; longer on a loaded machine)", flush=True)
     t0 = time.perf_counter()
     summary = run_evaluation(
         setup,
