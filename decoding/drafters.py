@@ -288,8 +288,12 @@ class AcceptancePredictor:
 
 class PromptLookupDrafter:
     """Prompt lookup decoding: match the last n tokens (n = max_ngram..min_ngram) earlier in the
-    row's context (most recent match first) and propose the tokens that followed, at most
-    ``max_draft``. No model calls."""
+    row's context (earliest match first, as transformers' prompt-lookup generation) and propose
+    the tokens that followed, at most ``max_draft``. No model calls.
+
+    Earliest, not most recent: when the output loops, the most recent match sits at the end of
+    the sequence and leaves a continuation of a token or two, while the earliest match has the
+    whole loop after it."""
 
     name = "prompt_lookup"
     supports_row_rollback = True
@@ -308,7 +312,7 @@ class PromptLookupDrafter:
         L = len(toks)
         for n in range(min(self.max_ngram, L - 1), self.min_ngram - 1, -1):
             pattern = toks[L - n :]
-            for i in range(L - n - 1, -1, -1):
+            for i in range(0, L - n):  # i + n < L: a non-empty continuation
                 if toks[i : i + n] == pattern:
                     return toks[i + n : i + n + k]
         return []

@@ -26,6 +26,7 @@ re-runs the whole sequence every call, no cache). :func:`as_incremental` picks o
 from __future__ import annotations
 
 import copy
+import inspect
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -45,7 +46,11 @@ __all__ = [
 
 @runtime_checkable
 class IncrementalModel(Protocol):
-    """A causal model that appends tokens to a state (KV cache) and can roll it back."""
+    """A causal model that appends tokens to a state (KV cache) and can roll it back.
+
+    ``start`` returns logits ``[B, T', V]`` whose last position is the prompt's last token
+    (``T'`` may be 1: decoders read only the next-token logits of a prompt); ``extend`` returns
+    logits for every new token."""
 
     def start(self, ids: torch.Tensor) -> tuple[torch.Tensor, Any]: ...
 
@@ -132,11 +137,19 @@ class HFIncremental:
         self.model = model
         self.attention_mask = attention_mask
         self._cache_kw = cache_kwarg(model)
+        try:
+            params = inspect.signature(inspect.unwrap(model.forward)).parameters
+        except (TypeError, ValueError):
+            params = {}
+        self._keeps_logits = "logits_to_keep" in params
 
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: Any) -> tuple[torch.Tensor, Any]:
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: Any, last_only: bool = False
+                 ) -> tuple[torch.Tensor, Any]:
         start = mask.shape[1] - ids.shape[1]
         pos = (mask.long().cumsum(-1) - 1).clamp(min=0)[:, start:]
         kwargs = {self._cache_kw: cache} if cache is not None else {}
+        if last_only and self._keeps_logits:
+            kwargs["logits_to_keep"] = 1  # the LM head over one position, not the whole prompt
         out = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True, **kwargs)
         return out.logits, output_cache(out)
 
@@ -151,7 +164,7 @@ class HFIncremental:
                 raise ValueError(f"attention_mask: expected batch {ids.shape[0]}, got {am.shape[0]}")
             n = min(am.shape[1], ids.shape[1])
             mask[:, :n] = am[:, :n]
-        logits, cache = self._forward(ids, mask, None)
+        logits, cache = self._forward(ids, mask, None, last_only=True)
         return logits, HFState(cache, mask, torch.ones_like(ids, dtype=torch.bool))
 
     @torch.no_grad()

@@ -298,7 +298,11 @@ def _refine_step(
         commit = top_k_mask(rank, ctx.eligible, torch.where(active, k.clamp(min=1), torch.zeros_like(k)))
     else:
         commit = COMMIT_RULES[cfg.commit](ctx, cfg)
-        cap = (commit.sum(1) - 1).clamp(min=0)
+        # up to as many re-masks as commits: a step that commits one token can still return a
+        # kept one to mask (with ``commits - 1`` threshold-style rules could never re-mask).
+        # Termination: each position is re-masked at most ``max_remasks`` times, and the block's
+        # step cap commits whatever is left.
+        cap = commit.sum(1)
         remask = REMASK_RULES[cfg.remask](ctx, cfg, cap) if cfg.remask != "none" else torch.zeros_like(commit)
 
     # apply: commit proposals, then return re-masked tokens to mask

@@ -3,8 +3,8 @@
 Each rule is ``rule(ctx, cfg, cap) -> bool [B, Lb]`` selecting a subset of ``ctx.kept`` with at
 most ``cap[b]`` positions per row (the decoder sets the cap so that decoding still progresses:
 with the top-k schedule it is the number of positions the schedule leaves masked, otherwise
-one less than this step's commits). A position is never re-masked more than
-``cfg.max_remasks`` times.
+this step's commits, so that a rule committing one token per step can still re-mask). A
+position is never re-masked more than ``cfg.max_remasks`` times, which bounds the steps.
 
 * ``none``: nothing is ever re-masked;
 * ``ddvla_code`` (Discrete Diffusion VLA released code): kept tokens' scores are scaled by

@@ -275,3 +275,24 @@ def test_transformers_model_same_tokens_with_and_without_cache(tiny_llama, cfg):
     for cache in ("prefix", "dual"):
         assert torch.equal(out[cache].tokens, out["none"].tokens)
         assert out[cache].stats.nfe == out["none"].stats.nfe
+
+
+@pytest.mark.parametrize("commit", [{"commit": "topk"}, {"commit": "threshold", "threshold": 0.95},
+                                    {"commit": "factor", "factor": 1.0}, {"commit": "localleap"}])
+@pytest.mark.parametrize(
+    "remask",
+    [
+        {"remask": "ddvla_code"},
+        {"remask": "ddvla_paper"},
+        {"remask": "remdm", "remdm_schedule": "cap", "remdm_eta": 1.0},
+        {"remask": "remdm", "remdm_schedule": "rescale", "remdm_eta": 1.0},
+    ],
+)
+def test_every_commit_rule_lets_remasking_fix_a_planted_error(commit, remask):
+    """The first call plants a confident wrong token (p = 0.99) that later falls to ~7e-4; under
+    threshold-style rules that step commits exactly one token, which used to leave no room to re-mask."""
+    wrong = torch.full((8,), -1)
+    wrong[2] = 7
+    r = decode(WrongThenRightModel(TARGET, wrong, V, MASK), {"steps": 8, **commit, **remask})
+    assert r.tokens[0].tolist() == TARGET.tolist(), (commit, remask, r.tokens[0].tolist())
+    assert r.stats.remask_count[0, 2] >= 1
