@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from decoding.drafters import PromptLookupDrafter
