@@ -6,7 +6,9 @@ closed the gripper at all. :class:`GraspTracker` watches an episode step by step
 ``object_positions()`` and ``episode.target``, which the tabletop suite provides; other envs
 are left alone) and records, at the first step the commanded gripper closes, the object nearest
 to the end-effector. Evaluation records carry ``target_object``, ``went_to``, ``grasp_dist_cm``
-and ``failure`` (``wrong_object`` / ``imprecise`` / ``no_grasp``), and summaries count them.
+and ``failure``, and summaries count them: ``wrong_object`` (closed within 5 cm of another
+object), ``imprecise`` (closed within 5 cm of the instructed object, yet no success), ``missed``
+(closed farther than 5 cm from every object) or ``no_grasp`` (never closed).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from typing import Any
 
 import numpy as np
 
-FAILURE_KINDS = ("wrong_object", "imprecise", "no_grasp")
+FAILURE_KINDS = ("wrong_object", "imprecise", "missed", "no_grasp")
+#: a gripper that closes farther than this from every object went to none of them
+NEAR_M = 0.05
 
 
 class GraspTracker:
@@ -54,6 +58,8 @@ class GraspTracker:
             failure = None
         elif self.went_to is None:
             failure = "no_grasp"
+        elif self.grasp_dist is not None and self.grasp_dist > NEAR_M:
+            failure = "missed"
         elif self.went_to != self.target:
             failure = "wrong_object"
         else:

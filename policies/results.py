@@ -348,8 +348,8 @@ def markdown_table(summary: dict[str, Any]) -> str:
     if o.get("failures"):
         lines += ["", "failures (from privileged state at the first gripper close): "
                   + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in o["failures"].items())
-                  + " (wrong object: closed nearest another object; imprecise: at the instructed object "
-                    "but no success; no grasp: never closed)"]
+                  + " (wrong object: closed within 5 cm of another object; imprecise: within 5 cm of the "
+                    "instructed one, no success; missed: closed > 5 cm from every object; no grasp: never closed)"]
     git = summary.get("git") or {}
     commit = git.get("commit") or "unknown"
     if git.get("dirty"):

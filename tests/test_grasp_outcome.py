@@ -39,14 +39,16 @@ def test_tracker_names_the_grasped_object() -> None:
         wrong, _ = _run(env, steer_to=other)
         rec = wrong.record(False)
         assert rec["target_object"] == target and rec["went_to"] == other and rec["failure"] == "wrong_object"
+        wrong.grasp_dist = 0.08  # had it closed 8 cm from everything: it went to nothing
+        assert wrong.record(False)["failure"] == "missed"
     finally:
         env.close()
 
 
 def test_summary_counts_failure_kinds() -> None:
     recs = [{"task": "PickCube", "episode": i, "success": i == 0, "failure": f}
-            for i, f in enumerate([None, "wrong_object", "wrong_object", "imprecise", "no_grasp"])]
-    assert failure_counts(recs) == {"wrong_object": 2, "imprecise": 1, "no_grasp": 1}
+            for i, f in enumerate([None, "wrong_object", "wrong_object", "imprecise", "no_grasp", "missed"])]
+    assert failure_counts(recs) == {"wrong_object": 2, "imprecise": 1, "missed": 1, "no_grasp": 1}
     assert failure_counts([{"task": "X", "episode": 0, "success": False}]) is None
     summary = summarize_records(recs, {"protocol": {"tasks": ["PickCube"]}})
     assert summary["tasks"][0]["failures"]["wrong_object"] == 2
