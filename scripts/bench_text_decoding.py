@@ -163,14 +163,64 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     base = rows["greedy"]["wall_time_s"]
     for row in rows.values():
         row["speedup_vs_greedy"] = base / row["wall_time_s"] if row["wall_time_s"] > 0 else None
+    looping = [torch.tensor([[BOS] + [5, 9, 12] * 6])] + [p[:, :8] for p in prompts[:3]]
+    untrained = build_lm(args.vocab, args.hidden, args.layers, args.seed + 7).eval()  # random weights loop
+    side = {"ordinary": lookup_vs_transformers(target, {"ordinary": prompts}, args.new_tokens)["ordinary"],
+            "looping": lookup_vs_transformers(untrained, {"looping": looping}, args.new_tokens)["looping"]}
+    print("  prompt lookup vs transformers: done", file=sys.stderr)
     return {
         "config": vars(args),
+        "prompt_lookup_vs_transformers": side,
         "train": {"target_final_loss": loss_t, "draft_final_loss": loss_d, "train_wall_s": train_s,
                   "target_params": sum(p.numel() for p in target.parameters()),
                   "draft_params": sum(p.numel() for p in draft.parameters()),
                   "acceptance_head_weights": head.weight.tolist()},
         "methods": rows,
     }
+
+
+def _count_calls(model: torch.nn.Module) -> tuple[list[int], Any]:
+    calls = [0]
+
+    def hook(*_: Any) -> None:
+        calls[0] += 1
+
+    return calls, model.register_forward_pre_hook(hook)
+
+
+def lookup_vs_transformers(target: torch.nn.Module, cases: dict[str, list[torch.Tensor]], new_tokens: int,
+                           ngram: int = 2, draft: int = 10) -> dict[str, Any]:
+    """Prompt-lookup speculative greedy decoding, ours vs transformers' ``generate(prompt_lookup_num_tokens)``,
+    on the same prompts: target forward calls, wall time, token agreement (both must equal greedy)."""
+    out: dict[str, Any] = {}
+    for case, prompts in cases.items():
+        row = {"ours_calls": 0, "hf_calls": 0, "ours_s": 0.0, "hf_s": 0.0, "agree": 0, "tokens": 0}
+        for p in prompts:
+            calls, h = _count_calls(target)
+            t0 = time.perf_counter()
+            res = speculative_decode(target, PromptLookupDrafter(max_ngram=ngram, max_draft=draft), p, new_tokens,
+                                     SpecConfig(num_draft=draft))
+            row["ours_s"] += time.perf_counter() - t0
+            row["ours_calls"] += calls[0]
+            h.remove()
+            calls, h = _count_calls(target)
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                hf = target.generate(p, attention_mask=torch.ones_like(p), max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                     do_sample=False, prompt_lookup_num_tokens=draft, max_matching_ngram_size=ngram,
+                                     pad_token_id=0, eos_token_id=None)
+            row["hf_s"] += time.perf_counter() - t0
+            row["hf_calls"] += calls[0]
+            h.remove()
+            hf_new = hf[:, p.shape[1]:]
+            n = min(hf_new.shape[1], res.tokens.shape[1])
+            row["agree"] += int((hf_new[:, :n] == res.tokens[:, :n]).sum())
+            row["tokens"] += n
+        row["calls_ratio"] = row["ours_calls"] / max(1, row["hf_calls"])
+        row["wall_ratio"] = row["ours_s"] / max(1e-9, row["hf_s"])
+        row["agreement"] = row["agree"] / max(1, row["tokens"])
+        out[case] = row
+    return out
 
 
 def print_table(result: dict[str, Any]) -> None:
@@ -190,6 +240,13 @@ def print_table(result: dict[str, Any]) -> None:
         print(f"{name:34s} {tgt:7d} {dr:6d} {acc:>7s} {tpc:>8s} {r['wall_time_s']:7.2f} "
               f"{r['speedup_vs_greedy']:7.2f}x {r['agreement_with_greedy']:8.2f} {large:>7s}")
     print("(EAD: 'target' = large-model calls, 'draft' = small-model calls)")
+    side = result.get("prompt_lookup_vs_transformers")
+    if side:
+        print("\nprompt lookup (greedy, n-gram 2, draft 10): ours vs transformers generate(prompt_lookup_num_tokens)")
+        print(f"{'case':10s} {'ours calls':>10s} {'hf calls':>9s} {'ratio':>6s} {'ours s':>7s} {'hf s':>6s} {'ratio':>6s} {'agree':>6s}")
+        for case, r in side.items():
+            print(f"{case:10s} {r['ours_calls']:10d} {r['hf_calls']:9d} {r['calls_ratio']:6.2f} {r['ours_s']:7.2f} "
+                  f"{r['hf_s']:6.2f} {r['wall_ratio']:6.2f} {r['agreement']:6.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
