@@ -13,6 +13,7 @@ caches everything before the block; the block's other steps run only the block (
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
@@ -22,7 +23,7 @@ import torch
 from .blocks import block_steps, next_block_end
 from .commit_rules import COMMIT_RULES
 from .learned_filter import features_from
-from .model import call_logits, supports_cache
+from .model import call_logits, exact_prefix_cache, supports_cache
 from .remasking import REMASK_RULES
 from .sampling import RowRNG, choose_tokens
 from .schedules import SCHEDULES, remaining
@@ -65,6 +66,10 @@ class MaskedDecodeConfig:
     adaptive_delta: float = 0.3
     adaptive_window: float = 0.25
     cache: str = "prefix"  # none | prefix | dual (used only when the model supports it)
+    #: models whose cache is not exact (bidirectional prefix): 0 decodes them without a cache
+    #: (exact, with a warning); N > 0 opts into Fast-dLLM's approximate cache, refreshed by a
+    #: full pass every N steps of a block
+    cache_refresh: int = 0
 
     def __post_init__(self) -> None:
         self.delimiter_ids = tuple(int(d) for d in self.delimiter_ids)
@@ -81,6 +86,8 @@ class MaskedDecodeConfig:
                 raise ValueError(f"{name}: expected one of {allowed}, got {value!r}")
         if self.steps < 1:
             raise ValueError(f"steps: expected >= 1, got {self.steps}")
+        if self.cache_refresh < 0:
+            raise ValueError(f"cache_refresh: expected >= 0, got {self.cache_refresh}")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> MaskedDecodeConfig:
@@ -167,6 +174,12 @@ def masked_decode(
     L = gen_len
     device = prompt_ids.device
     use_cache = cfg.cache != "none" and supports_cache(model)
+    approximate = use_cache and not exact_prefix_cache(model)
+    if approximate and cfg.cache_refresh <= 0:
+        warnings.warn(f"cache={cfg.cache!r}: this model's prefix attends to later positions (bidirectional), so "
+                      "reusing its keys and values would change the output; decoding without a cache. Set "
+                      "cache_refresh=N for Fast-dLLM's approximate cache refreshed every N steps.", stacklevel=2)
+        use_cache = approximate = False
     stats = DecodeStats()
     rng = RowRNG(B, seed, device=device)
 
@@ -209,7 +222,10 @@ def masked_decode(
                 if not active.any():
                     break
                 if t > 0:  # refinement step: rerun the model
-                    if use_cache:
+                    if approximate and t % cfg.cache_refresh == 0:  # refresh the stale cache with a full pass
+                        full_logits, cache = model.prefill(x, P + start)
+                        blk_logits = full_logits[:, P + start : P + end]
+                    elif use_cache:
                         tail_end = end if cfg.cache == "dual" else L
                         blk_logits = model.step(x[:, P + start : P + tail_end], cache)[:, : end - start]
                     else:
@@ -233,7 +249,8 @@ def masked_decode(
     stats.commit_step = commit_step.cpu()
     stats.remask_count = remask_count.cpu()
     stats.extra["block_sizes"] = block_sizes
-    stats.extra["cache"] = cfg.cache if use_cache else "none"
+    stats.extra["cache"] = (cfg.cache + (f" (approximate, refresh {cfg.cache_refresh})" if approximate else "")
+                            if use_cache else "none")
     tokens = x[:, P:].clone()
     if record_trace:
         stats.extra["trace"] = {"final": tokens.cpu(), "steps": trace_steps}

@@ -12,6 +12,13 @@ A masked-diffusion decoder calls ``prefill`` once per block and ``step`` on each
 step (Fast-dLLM prefix cache); with the *dual* cache, ``tail_ids`` is only the current block.
 Models whose context is not token ids (e.g. image features) keep it inside the callable and
 may be called with a zero-length prompt.
+
+Exactness: reusing the prefix's keys and values is exact only when prefix positions never
+attend to later ones (a causal LM, or the VLA's causal observation prefix). A model says so with
+``exact_cache`` (default True when absent); :class:`HFModel` sets it from the `transformers`
+config (``is_causal=False``, as in LLaDA-style bidirectional text models, makes it False). The
+masked decoder decodes such a model without a cache unless asked for the approximate,
+periodically refreshed cache (``MaskedDecodeConfig.cache_refresh``, Fast-dLLM).
 """
 
 from __future__ import annotations
@@ -39,6 +46,11 @@ def supports_cache(model: object) -> bool:
     return callable(getattr(model, "prefill", None)) and callable(getattr(model, "step", None))
 
 
+def exact_prefix_cache(model: object) -> bool:
+    """Whether ``model``'s prefix cache gives exactly the full pass's logits (``exact_cache``, default True)."""
+    return bool(getattr(model, "exact_cache", True))
+
+
 def call_logits(model: Any, ids: torch.Tensor) -> torch.Tensor:
     """Call ``model`` and return a logits tensor, accepting objects with a ``.logits`` field."""
     out = model(ids)
@@ -59,6 +71,8 @@ class HFModel:
         self.model = model
         self.attention_mask = attention_mask
         self._cache_arg = cache_kwarg(model)
+        #: a bidirectional model's prefix attends to the block: its cached keys / values go stale
+        self.exact_cache = getattr(getattr(model, "config", None), "is_causal", True) is not False
 
     def _mask_and_pos(self, start: int, length: int, device: torch.device) -> tuple[Any, Any]:
         if self.attention_mask is None:
