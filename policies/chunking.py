@@ -128,6 +128,10 @@ class ChunkScheduler(ABC):
         """Configuration recorded with results."""
         return {"mode": type(self).__name__}
 
+    def needs_next_observation(self) -> bool:
+        """Whether the next ``act`` will read its observation (so the env must render it)."""
+        return True
+
 
 class OpenLoopScheduler(ChunkScheduler):
     """Execute the first ``execute_steps`` (K) actions of each chunk, then query again."""
@@ -148,6 +152,9 @@ class OpenLoopScheduler(ChunkScheduler):
             chunk = self._infer(obs)
             self._queue.extend(chunk[: self.execute_steps])
         return self._queue.popleft()
+
+    def needs_next_observation(self) -> bool:
+        return not self._queue  # the policy is called only when the chunk is used up
 
     def describe(self) -> dict[str, Any]:
         return {"mode": "open_loop", "execute_steps": self.execute_steps}
@@ -182,6 +189,10 @@ class TemporalEnsembleScheduler(ChunkScheduler):
         preds = np.stack([c[t - s] for s, c in self._chunks])  # oldest first
         w = ensemble_weights(len(preds), self.m)
         return (w[:, None] * preds).sum(axis=0)
+
+    def needs_next_observation(self) -> bool:
+        t = self.t
+        return t % self.query_every == 0 or not any(t - s < len(c) for s, c in self._chunks)
 
     def describe(self) -> dict[str, Any]:
         return {"mode": "temporal_ensemble", "m": self.m, "query_every": self.query_every}

@@ -220,10 +220,13 @@ class RolloutWorker:
                     frames.append(f)
             # the protocol's image convention is applied once: by the env when it says so, else here
             flip = "none" if getattr(env.unwrapped, "image_flip_applied", False) else p.image_flip
+            lazy = hasattr(env.unwrapped, "render_next") and not spec.record_video
             for _ in range(p.max_steps):
                 action = scheduler.act(apply_image_flip(obs, flip) if isinstance(obs, dict) else obs)
                 if clipper is not None:
                     action = clipper(action)
+                if lazy:  # render only observations the policy will read
+                    env.unwrapped.render_next = scheduler.needs_next_observation()
                 obs, _, terminated, truncated, info = env.step(action)
                 tracker.step(action, obs)
                 rec["steps"] += 1

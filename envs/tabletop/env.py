@@ -1,7 +1,8 @@
 """``TabletopEnv``: one tabletop task behind the gymnasium API (LIBERO conventions).
 
 Observation dict: ``agentview_rgb`` / ``eye_in_hand_rgb`` (uint8 ``[H, W, 3]``, upright; only
-the cameras asked for), ``proprio`` (float32 ``[8]``: eef position 3, eef axis-angle 3, gripper
+the cameras asked for; left out of one step's observation when ``render_next`` was set False
+before it, so that runners skip renders nobody reads), ``proprio`` (float32 ``[8]``: eef position 3, eef axis-angle 3, gripper
 qpos 2, as LIBERO in OpenVLA-OFT / openpi) and ``instruction`` (str). Action: 7-D OSC_POSE delta
 ``(dx, dy, dz, droll, dpitch, dyaw, gripper)`` in ``[-1, 1]``, gripper -1 open / +1 closed, 20 Hz.
 Reward 1 on success; ``terminated`` at success, ``truncated`` at the task's max steps;
@@ -55,6 +56,10 @@ class TabletopEnv(gym.Env):
         self.episode_id = 0
         self.steps = 0
         self._raw: dict[str, Any] = {}
+        #: render the cameras into the next observation (a runner that will not read the next
+        #: observation's images sets this False before ``step``; it resets to True after each step)
+        self.render_next = True
+        self.render_calls = 0
 
         obs_spaces: dict[str, spaces.Space] = {
             f"{c}_rgb": spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8) for c in cameras
@@ -110,13 +115,15 @@ class TabletopEnv(gym.Env):
 
     # --- helpers ----------------------------------------------------------------------------------
     def _render(self, camera: str) -> np.ndarray:
+        self.render_calls += 1
         if self._renderer is None:
             self._renderer = CameraRenderer(self.scene.sim.model._model, self.scene.sim.data._data,
                                             self.image_size, self.image_size)
         return self._renderer.render(camera)
 
     def _obs(self) -> dict[str, Any]:
-        obs: dict[str, Any] = {f"{c}_rgb": self._render(c) for c in self.cameras}
+        render, self.render_next = self.render_next, True
+        obs: dict[str, Any] = {f"{c}_rgb": self._render(c) for c in self.cameras} if render else {}
         obs["proprio"] = self.proprio()
         obs["instruction"] = self.episode.instruction if self.episode else ""
         return obs
