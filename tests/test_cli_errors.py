@@ -43,3 +43,17 @@ def test_bad_invocation_exits_2_with_one_line(argv: list[str], needle: str, tmp_
     assert "Traceback" not in res.stderr
     assert len(lines) == 1 and needle in lines[0], lines
     assert not (tmp_path / "eval" / "episodes.jsonl").exists()  # nothing ran
+
+
+def test_every_subcommand_has_help_without_doubled_defaults() -> None:
+    import re
+
+    from vla.cli import available
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "MUJOCO_GL": os.environ.get("MUJOCO_GL", "egl")}
+    for name in available():
+        res = subprocess.run([sys.executable, "-m", "vla.cli", name, "--help"], cwd=REPO, env=env, capture_output=True,
+                             text=True, timeout=120)
+        assert res.returncode == 0 and "usage:" in res.stdout, (name, res.stderr[-500:])
+        flat = " ".join(res.stdout.split())
+        assert not re.search(r"\(default: [^()]*\) \(default:", flat), (name, flat)
