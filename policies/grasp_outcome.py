@@ -1,14 +1,14 @@
 """Which object did the gripper go to? Failure kinds of an episode, from privileged state.
 
-A failed pick-and-place episode either went to the wrong object (the policy did not ground the
-instruction), went to the right one and missed the grasp or the place (imprecise), or never
-closed the gripper at all. :class:`GraspTracker` watches an episode step by step (the env's
-``object_positions()`` and ``episode.target``, which the tabletop suite provides; other envs
-are left alone) and records, at the first step the commanded gripper closes, the object nearest
-to the end-effector. Evaluation records carry ``target_object``, ``went_to``, ``grasp_dist_cm``
-and ``failure``, and summaries count them: ``wrong_object`` (closed within 5 cm of another
-object), ``imprecise`` (closed within 5 cm of the instructed object, yet no success), ``missed``
-(closed farther than 5 cm from every object) or ``no_grasp`` (never closed).
+A failed episode either went to the wrong object (the policy did not ground the instruction),
+went to the right one and then failed (imprecise grasp, push or place), or never reached any
+object. :class:`GraspTracker` watches an episode step by step (the env's ``object_positions()``
+and ``episode.target``, which the tabletop suite provides; other envs are left alone): the
+object the end-effector first comes within 5 cm of is where it *went*; the object nearest to
+it when the commanded gripper first closes is recorded too. Evaluation records carry
+``target_object``, ``went_to``, ``closed_near`` / ``grasp_dist_cm``, ``target_min_dist_cm`` and
+``failure``, and summaries count the failures: ``wrong_object`` (first reached another object),
+``imprecise`` (reached the instructed object, no success) and ``missed`` (reached no object).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-FAILURE_KINDS = ("wrong_object", "imprecise", "missed", "no_grasp")
-#: a gripper that closes farther than this from every object went to none of them
+FAILURE_KINDS = ("wrong_object", "imprecise", "missed")
+#: the end-effector "reaches" an object when it comes this close to the object's origin
 NEAR_M = 0.05
 
 
@@ -32,6 +32,7 @@ class GraspTracker:
         self.target = getattr(episode, "target", None)
         self.supported = callable(self._positions) and isinstance(self.target, str)
         self.went_to: str | None = None
+        self.closed_near: str | None = None
         self.grasp_dist: float | None = None
         self.min_target_dist = float("inf")
         self._closed = False
@@ -42,12 +43,17 @@ class GraspTracker:
             return
         eef = np.asarray(obs["proprio"], dtype=np.float64)[:3]
         positions = self._positions()
-        if self.target in positions:
-            self.min_target_dist = min(self.min_target_dist, float(np.linalg.norm(positions[self.target] - eef)))
+        if not positions:
+            return
+        dists = {n: float(np.linalg.norm(np.asarray(p) - eef)) for n, p in positions.items()}
+        nearest = min(dists, key=dists.__getitem__)
+        if self.target in dists:
+            self.min_target_dist = min(self.min_target_dist, dists[self.target])
+        if self.went_to is None and dists[nearest] < NEAR_M:
+            self.went_to = nearest
         closing = float(np.asarray(action).reshape(-1)[-1]) > 0
-        if closing and not self._closed and self.went_to is None and positions:
-            name, dist = min(((n, float(np.linalg.norm(p - eef))) for n, p in positions.items()), key=lambda x: x[1])
-            self.went_to, self.grasp_dist = name, dist
+        if closing and not self._closed and self.closed_near is None:
+            self.closed_near, self.grasp_dist = nearest, dists[nearest]
         self._closed = closing
 
     def record(self, success: bool) -> dict[str, Any]:
@@ -57,8 +63,6 @@ class GraspTracker:
         if success:
             failure = None
         elif self.went_to is None:
-            failure = "no_grasp"
-        elif self.grasp_dist is not None and self.grasp_dist > NEAR_M:
             failure = "missed"
         elif self.went_to != self.target:
             failure = "wrong_object"
@@ -67,6 +71,7 @@ class GraspTracker:
         return {
             "target_object": self.target,
             "went_to": self.went_to,
+            "closed_near": self.closed_near,
             "grasp_dist_cm": None if self.grasp_dist is None else round(100 * self.grasp_dist, 2),
             "target_min_dist_cm": None if not np.isfinite(self.min_target_dist) else round(100 * self.min_target_dist, 2),
             "failure": failure,

@@ -346,10 +346,10 @@ def markdown_table(summary: dict[str, Any]) -> str:
     lines.append(f"| **average over tasks** | {o['episodes']} | **{_pct(summary['average_sr'])}** | | {o['errored']} | | | |")
     lines.append(f"| all episodes pooled | {o['episodes']} | {_pct(o['sr'])} | [{_pct(lo)}, {_pct(hi)}] | | | | |")
     if o.get("failures"):
-        lines += ["", "failures (from privileged state at the first gripper close): "
+        lines += ["", "failures (privileged state): "
                   + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in o["failures"].items())
-                  + " (wrong object: closed within 5 cm of another object; imprecise: within 5 cm of the "
-                    "instructed one, no success; missed: closed > 5 cm from every object; no grasp: never closed)"]
+                  + " (wrong object: the gripper first came within 5 cm of another object; imprecise: it reached "
+                    "the instructed one, no success; missed: it came within 5 cm of no object)"]
     git = summary.get("git") or {}
     commit = git.get("commit") or "unknown"
     if git.get("dirty"):
