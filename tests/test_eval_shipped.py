@@ -1,7 +1,10 @@
-"""The shipped tiny DD-VLA checkpoint: loads, rejects bad observations, beats a random policy.
+"""The shipped tiny DD-VLA checkpoint: loads, rejects bad observations, holds its measured level.
 
-The seed set is fixed (the first init states of one task, see ``SEED_SET``): both policies run
-the same episodes through the real closed loop and the checkpoint must succeed more often.
+The seed set is fixed (the first init states of one task, see ``SEED_SET``): the checkpoint runs
+those episodes through the real closed loop. Measured when it was shipped (its README, eval.json):
+PushFront init states 0-5 succeed 3/6 (0 1 0 0 1 1), in line with its 6/20 on that task; the test
+allows one episode less (decoding is argmax, but a float rounding on another CPU may flip one
+close decision), and the random policy must stay below it.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ from policies.suites import get_suite
 REPO = Path(__file__).resolve().parent.parent
 SHIPPED = REPO / "checkpoints" / "tabletop-tiny-dd"
 #: (task, episodes): the fixed seed set - episode i starts from the task's init state i
-SEED_SET = ("PickCube", 4)
+SEED_SET = ("PushFront", 6)
+#: successes measured on SEED_SET when the checkpoint was shipped, and the floor the test allows
+MEASURED, FLOOR = 3, 2
 
 
 def test_shipped_checkpoint_is_small_and_documented():
@@ -61,7 +66,9 @@ def _sr(spec: str, out: Path) -> float:
     return summary["overall"]["sr"]
 
 
-def test_shipped_checkpoint_beats_random_on_a_fixed_seed_set(tmp_path):
-    sr_random = _sr("random", tmp_path / "random")
-    sr_vla = _sr(str(SHIPPED), tmp_path / "vla")
-    assert sr_vla > sr_random, f"shipped checkpoint SR {sr_vla:.2f} vs random {sr_random:.2f} on {SEED_SET}"
+def test_shipped_checkpoint_holds_its_measured_level_on_a_fixed_seed_set(tmp_path):
+    n = SEED_SET[1]
+    wins_vla = round(_sr(str(SHIPPED), tmp_path / "vla") * n)
+    wins_random = round(_sr("random", tmp_path / "random") * n)
+    assert wins_vla >= FLOOR, f"shipped checkpoint {wins_vla}/{n} on {SEED_SET}; measured {MEASURED}/{n} when shipped"
+    assert wins_random < FLOOR, f"random policy {wins_random}/{n} on {SEED_SET}"
