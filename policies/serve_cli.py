@@ -4,7 +4,8 @@ Examples::
 
     vla serve --policy random --port 8000
     vla serve --policy "sine:amplitude=0.2,period=40,horizon=8" --api-key-env VLA_API_KEY
-    vla serve --policy "replay:actions=demo.npy" --host 0.0.0.0   # reachable from the robot
+    VLA_API_KEY=... vla serve --policy "replay:actions=demo.npy" --host 0.0.0.0 --api-key-env VLA_API_KEY
+        # reachable from the robot: on a non-loopback address always require a key
 
 Any policy :func:`policies.load.load_policy` knows can be served (``vla serve --list``).
 """

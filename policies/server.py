@@ -28,6 +28,7 @@ import json
 import logging
 import threading
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,18 @@ from hardware import wire
 from policies.base import Policy
 
 log = logging.getLogger("vla.serve")
+
+
+def _is_loopback(host: str) -> bool:
+    """True for loopback hosts (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class PolicyServer:
@@ -56,6 +69,9 @@ class PolicyServer:
     ) -> None:
         if max_message_bytes < 1024:
             raise ValueError(f"max_message_bytes must be >= 1024, got {max_message_bytes}")
+        if not api_key and not _is_loopback(host):
+            warnings.warn(f"serving on {host!r} without an API key: anyone who can reach this address can drive the "
+                          "robot's policy; pass api_key (vla serve --api-key-env VAR)", UserWarning, stacklevel=2)
         self.policy = policy
         self.host = host
         self.port = int(port)

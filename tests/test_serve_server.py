@@ -284,3 +284,16 @@ def test_max_clients_refuses_extra_connections() -> None:
             time.sleep(0.01)
         with PolicyClient(server.url) as second:  # the slot is free again
             assert second.infer_chunk({"x": 2.0})[0, 0] == 2.0
+
+
+def test_non_loopback_bind_without_api_key_warns() -> None:
+    import warnings
+
+    policy = SinePolicy()
+    with pytest.warns(UserWarning, match="without an API key"):
+        PolicyServer(policy, host="0.0.0.0")  # constructed only: nothing binds or listens
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        PolicyServer(policy, host="127.0.0.1")
+        PolicyServer(policy, host="localhost")
+        PolicyServer(policy, host="0.0.0.0", api_key="secret")
