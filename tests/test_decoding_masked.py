@@ -18,6 +18,15 @@ CONF = torch.tensor([0.95, 0.5, 0.99, 0.3, 0.92, 0.6, 0.97, 0.4])
 EMPTY = torch.zeros(1, 0, dtype=torch.long)
 
 
+#: re-masking rules exercised on a planted early error
+REMASKS = [
+    {"remask": "ddvla_code"},
+    {"remask": "ddvla_paper"},
+    {"remask": "remdm", "remdm_schedule": "cap", "remdm_eta": 1.0},
+    {"remask": "remdm", "remdm_schedule": "rescale", "remdm_eta": 1.0},
+]
+
+
 def decode(model, cfg, prompt=EMPTY, L=8, **kw):
     return masked_decode(model, prompt, L, MaskedDecodeConfig(**cfg), mask_id=MASK, **kw)
 
@@ -109,15 +118,7 @@ def test_learned_filter_trains_and_reproduces_oracle(tmp_path):
     assert torch.allclose(load_filter(path)(x), filt(x), atol=1e-6)
 
 
-@pytest.mark.parametrize(
-    "remask",
-    [
-        {"remask": "ddvla_code"},
-        {"remask": "ddvla_paper"},
-        {"remask": "remdm", "remdm_schedule": "cap", "remdm_eta": 1.0},
-        {"remask": "remdm", "remdm_schedule": "rescale", "remdm_eta": 1.0},
-    ],
-)
+@pytest.mark.parametrize("remask", REMASKS)
 def test_remasking_corrects_confident_early_mistake(remask):
     wrong = torch.full((8,), -1)
     wrong[2] = 7  # position 2 is proposed as 7 (right: 4) with p=0.99 on the first call
@@ -279,15 +280,7 @@ def test_transformers_model_same_tokens_with_and_without_cache(tiny_llama, cfg):
 
 @pytest.mark.parametrize("commit", [{"commit": "topk"}, {"commit": "threshold", "threshold": 0.95},
                                     {"commit": "factor", "factor": 1.0}, {"commit": "localleap"}])
-@pytest.mark.parametrize(
-    "remask",
-    [
-        {"remask": "ddvla_code"},
-        {"remask": "ddvla_paper"},
-        {"remask": "remdm", "remdm_schedule": "cap", "remdm_eta": 1.0},
-        {"remask": "remdm", "remdm_schedule": "rescale", "remdm_eta": 1.0},
-    ],
-)
+@pytest.mark.parametrize("remask", REMASKS)
 def test_every_commit_rule_lets_remasking_fix_a_planted_error(commit, remask):
     """The first call plants a confident wrong token (p = 0.99) that later falls to ~7e-4; under
     threshold-style rules that step commits exactly one token, which used to leave no room to re-mask."""
