@@ -92,3 +92,30 @@ def test_diagnose_rejects_bad_input(tmp_path: Path, capsys) -> None:
     assert "does not exist" in capsys.readouterr().err
     assert train_main(["--data", str(tmp_path), "--out", str(tmp_path / "o"), "--diagnose-every", "5"]) == 2
     assert "--holdout" in capsys.readouterr().err
+
+
+def test_fine_tune_from_a_checkpoint_weights_far_frames_and_reports_start_error(
+        demos_dir: Path, tmp_path: Path, capsys) -> None:
+    src, out = tmp_path / "src", tmp_path / "ft"
+    args = ["--data", str(demos_dir), "--ground-points", "2", "--ground-relative", *SMALL]
+    assert train_main([*args, "--out", str(src), "--steps", "2"]) == 0
+    assert train_main([*args, "--out", str(out), "--steps", "1", "--init-from", str(src), "--lr", "1e-12",
+                       "--ground-far-weight", "4", "--holdout", "1", "--diagnose-every", "1",
+                       "--diagnose-frames", "8"]) == 0
+    a, _, _ = load_checkpoint(src)
+    b, _, _ = load_checkpoint(out)
+    assert b.config.ground_far_weight == 4.0 and b.config.ground_mean == a.config.ground_mean
+    for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(pa, pb, atol=1e-6, rtol=0, msg=name)  # started from src's weights
+    d = json.loads((out / "diagnostics.jsonl").read_text().splitlines()[0])
+    assert len(d["ground_err_start_cm"]) == 4 and all(np.isfinite(d["ground_err_start_cm"]))
+    # the far-frame weight: 5 where the gripper is > 10 cm from the object (every demo starts there), else 1
+    from vla.data import ChunkDataset
+
+    demos = load_demos(demos_dir)
+    ds = ChunkDataset(demos, b.config, *load_checkpoint(out)[1:])
+    assert set(ds.point_weight.unique().tolist()) == {1.0, 5.0}
+    assert ds.point_weight[0] == 5.0 and ds.point_weight[len(demos[0].actions) - 1] == 1.0
+    capsys.readouterr()
+    assert train_main([*args, "--out", str(tmp_path / "x"), "--init-from", str(tmp_path / "nope")]) == 2
+    assert "--init-from" in capsys.readouterr().err

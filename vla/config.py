@@ -71,6 +71,12 @@ class VLAConfig:
     ground_teacher_forcing: float = 0.5
     #: std (metres) of the noise added to teacher-forced points
     ground_label_noise: float = 0.01
+    #: extra grounding-loss weight on frames whose end-effector is farther than ``ground_far_m``
+    #: from the instructed object (weight ``1 + ground_far_weight`` there). Most demo frames have
+    #: the gripper next to the object, so without it the head learns "the object is where the
+    #: gripper is" and fails on the first frames of an episode, where it matters most
+    ground_far_weight: float = 0.0
+    ground_far_m: float = 0.10
     #: size of the text vocabulary before the action tokens (set when the model is built)
     text_vocab_size: int = 0
     #: `transformers` configs (``to_dict()`` with ``model_type``) of the two towers
@@ -100,6 +106,9 @@ class VLAConfig:
             raise ValueError(f"n_bins: expected >= 2, got {self.n_bins}")
         if int(self.ground_points) < 0:
             raise ValueError(f"ground_points: expected >= 0, got {self.ground_points!r}")
+        if float(self.ground_far_weight) < 0 or float(self.ground_far_m) < 0:
+            raise ValueError(f"ground_far_weight / ground_far_m: expected >= 0, got {self.ground_far_weight!r} / "
+                             f"{self.ground_far_m!r}")
         if not 0.0 <= float(self.ground_teacher_forcing) <= 1.0:
             raise ValueError(f"ground_teacher_forcing: expected a fraction in [0, 1], got {self.ground_teacher_forcing!r}")
         self.ground_mean = tuple(float(x) for x in self.ground_mean)

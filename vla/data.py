@@ -61,6 +61,8 @@ class ChunkDataset:
             pts = np.concatenate([d.points for d in demos])
             if pts.shape[1] < config.ground_points:
                 raise ValueError(f"ground_points: expected <= {pts.shape[1]} recorded points, got {config.ground_points}")
+            far = np.linalg.norm(pts[:, 0] - proprio[:, :3], axis=1) > config.ground_far_m
+            self.point_weight = torch.tensor(1.0 + config.ground_far_weight * far, dtype=torch.float32)
             pts = point_labels(pts[:, :config.ground_points], proprio[:, :3], config.ground_relative)
             self.points = torch.tensor(pts, dtype=torch.float32)
         lookup = {t: i for i, t in enumerate(texts)}
@@ -89,6 +91,7 @@ class ChunkDataset:
             out["noise"] = noise
         if self.points is not None:
             out["points"] = self.points[index]
+            out["point_weight"] = self.point_weight[index]
         return out
 
 

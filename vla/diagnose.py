@@ -173,9 +173,27 @@ def diagnose(model: VLAModel, tokenizer: Any, action_tokenizer: Any, demos: list
                 err = np.linalg.norm(pts - labels[:, :pts.shape[1]], axis=-1) * 100  # [N, K] cm
                 result["ground_err_cm"] = [float(v) for v in err.mean(0)]
                 result["ground_err_median_cm"] = [float(v) for v in np.median(err, axis=0)]
+                result["ground_err_start_cm"] = _start_error_cm(model, ds, ds_points, demos)
         return result
     finally:
         model.train(was_training)
+
+
+def _start_error_cm(model: VLAModel, ds: ChunkDataset, labels: torch.Tensor, demos: list[Demo]) -> list[float]:
+    """Mean grounding error (cm) per point on every demo's first frame (gripper at its start pose).
+
+    Most frames of a demo have the gripper next to the object, which the head can use as a cue;
+    the first frame is where it must find the object from the words and the pixels alone.
+    """
+    cfg = model.config
+    starts = torch.tensor(np.cumsum([0] + [len(d.actions) for d in demos[:-1]]))
+    errs = []
+    for s in range(0, len(starts), 64):
+        b = ds.batch(starts[s:s + 64])
+        prefix = model.encode_prefix(b["pixels"], b["proprio"], b["text_ids"], b["text_valid"])
+        pts = denormalize_points(prefix.points.float(), cfg.ground_mean, cfg.ground_std).cpu().numpy()
+        errs.append(np.linalg.norm(pts - labels[starts[s:s + 64]].numpy()[:, :pts.shape[1]], axis=-1) * 100)
+    return [float(v) for v in np.concatenate(errs).mean(0)]
 
 
 def format_table(d: dict[str, Any]) -> str:
@@ -191,6 +209,9 @@ def format_table(d: dict[str, Any]) -> str:
         lines.append("grounding head error (cm, mean / median): "
                      + ", ".join(f"point {i}: {m:.1f} / {md:.1f}"
                                  for i, (m, md) in enumerate(zip(d["ground_err_cm"], d["ground_err_median_cm"]))))
+    if "ground_err_start_cm" in d:
+        lines.append("grounding head error on each demo's first frame (cm, mean): "
+                     + ", ".join(f"point {i}: {m:.1f}" for i, m in enumerate(d["ground_err_start_cm"])))
     if "probe_err_cm" in d:
         lines.append(f"ridge probe on image-token states -> target xy: {d['probe_err_cm']:.1f} cm")
     return "\n".join(lines)

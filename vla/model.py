@@ -225,12 +225,14 @@ class VLAModel(nn.Module):
         return torch.where(teach, norm, torch.full_like(norm, float("nan")))
 
     def ground_loss(self, prefix: Prefix, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Per-sample grounding loss ``[B]`` (smooth L1 in normalized units; 0 without labels)."""
+        """Per-sample grounding loss ``[B]`` (smooth L1 in normalized units, times ``point_weight``
+        when the batch has one; 0 without labels)."""
         cfg = self.config
         if prefix.points is None or "points" not in batch:
             return torch.zeros(prefix.embeds.shape[0], device=prefix.embeds.device)
         target = normalize_points(batch["points"].to(prefix.points.dtype), cfg.ground_mean, cfg.ground_std)
-        return F.smooth_l1_loss(prefix.points.float(), target.float(), reduction="none", beta=0.1).mean((1, 2))
+        loss = F.smooth_l1_loss(prefix.points.float(), target.float(), reduction="none", beta=0.1).mean((1, 2))
+        return loss * batch["point_weight"].to(loss) if "point_weight" in batch else loss
 
     # ------------------------------------------------------------------ masks
     @staticmethod

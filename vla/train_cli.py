@@ -57,6 +57,10 @@ def parser() -> argparse.ArgumentParser:
                    help="fraction of rows whose point tokens are the noisy true points at train time")
     g.add_argument("--ground-label-noise", type=float, default=0.01,
                    help="std in metres of the noise on teacher-forced points")
+    g.add_argument("--ground-far-weight", type=float, default=0.0, metavar="W",
+                   help="extra grounding-loss weight (1 + W) on frames whose gripper is farther than "
+                        "--ground-far-m from the instructed object (the episode starts; default: 0)")
+    g.add_argument("--ground-far-m", type=float, default=0.10, help="distance (m) for --ground-far-weight")
     g.add_argument("--vision-hidden-size", type=int, default=None)
     g.add_argument("--vision-layers", type=int, default=None)
     g = p.add_argument_group("optimization")
@@ -75,6 +79,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--save-every", type=int, default=0, help="checkpoint period in steps (0: end only)")
     g.add_argument("--keep-checkpoints", type=int, default=2)
     g.add_argument("--log-every", type=int, default=1)
+    g.add_argument("--init-from", default="", metavar="CKPT",
+                   help="fine-tune: start from this trained checkpoint's weights, model config, tokenizer and "
+                        "normalization (fresh optimizer and schedule); the model-shape options are then ignored")
     g.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out (starts fresh when there is none)")
     g.add_argument("--stop-at", type=int, default=0, help="stop after this step with a checkpoint (0: run to --steps)")
     g.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
@@ -120,6 +127,8 @@ def _diagnose_step(model, tokenizer, act_tok, held, out: str, frames: int, seed:
              "corr x/y/z " + "/".join(f"{d['corr'][k]:+.2f}" for k in ("x", "y", "z"))]
     if "ground_err_cm" in d:
         parts.append("ground cm " + "/".join(f"{v:.1f}" for v in d["ground_err_cm"]))
+    if "ground_err_start_cm" in d:
+        parts.append("at start " + "/".join(f"{v:.1f}" for v in d["ground_err_start_cm"]))
     if "probe_err_cm" in d:
         parts.append(f"probe {d['probe_err_cm']:.1f} cm")
     print("diagnose: " + "  ".join(parts), flush=True)
@@ -172,12 +181,10 @@ def _setup(args: argparse.Namespace, np: Any) -> tuple | int:
     """Data, tokenizers, model and train config from the arguments (an exit code on bad input)."""
     from .action_tokenizer import ActionTokenizer
     from .config import VLAConfig
-    from .data import ChunkDataset
     from .diagnose import split_holdout
     from .factory import build_pretrained, build_tiny
     from .hdf5_demos import load_demos
     from .text_tokenizer import build_word_tokenizer
-    from .train import TrainConfig
 
     cfg = VLAConfig(preset=args.preset, head=args.head, horizon=args.horizon, n_bins=args.n_bins,
                     normalization=args.normalization, binary_gripper=args.binary_gripper,
@@ -186,7 +193,8 @@ def _setup(args: argparse.Namespace, np: Any) -> tuple | int:
                     vision_arch=args.vision_arch, action_slot_embed=args.action_slot_embed,
                     ground_points=args.ground_points, ground_relative=args.ground_relative,
                     ground_loss_weight=args.ground_weight,
-                    ground_teacher_forcing=args.ground_teacher_forcing, ground_label_noise=args.ground_label_noise)
+                    ground_teacher_forcing=args.ground_teacher_forcing, ground_label_noise=args.ground_label_noise,
+                    ground_far_weight=args.ground_far_weight, ground_far_m=args.ground_far_m)
     flip = {"auto": None, "yes": True, "no": False}[args.flip_images]
     if args.diagnose_every and not args.holdout:
         print("vla train: --diagnose-every needs --holdout N (held-out demos to diagnose on)", file=sys.stderr)
@@ -197,6 +205,8 @@ def _setup(args: argparse.Namespace, np: Any) -> tuple | int:
     except ValueError as e:
         print(f"vla train: {e}", file=sys.stderr)
         return 2
+    if args.init_from:
+        return _setup_from(args, cfg, demos, held)
     if cfg.ground_points:
         if any(d.points is None for d in demos):
             print("vla train: --ground-points needs demos with obs/target_pos and obs/goal_pos "
@@ -218,7 +228,38 @@ def _setup(args: argparse.Namespace, np: Any) -> tuple | int:
         model = build_tiny(cfg, tokenizer, vis, lang, seed=args.seed)
     else:
         model, tokenizer = build_pretrained(cfg, args.vision, args.language, seed=args.seed)
-    dataset = ChunkDataset(demos, cfg, tokenizer, act_tok)
+    return _finish_setup(args, model, tokenizer, act_tok, demos, held)
+
+
+#: config fields that only shape training; ``--init-from`` takes them from the command line
+_TRAINING_FIELDS = ("crop_area", "ground_loss_weight", "ground_teacher_forcing", "ground_label_noise",
+                    "ground_far_weight", "ground_far_m")
+
+
+def _setup_from(args: argparse.Namespace, cfg: Any, demos: list, held: list) -> tuple | int:
+    """``--init-from``: the checkpoint's model, tokenizers and config (its training-only fields from ``cfg``)."""
+    from .checkpoint import is_checkpoint, load_checkpoint
+
+    if not is_checkpoint(args.init_from):
+        print(f"vla train: --init-from: {args.init_from!r} is not a checkpoint folder (config.json + "
+              "model.safetensors)", file=sys.stderr)
+        return 2
+    model, tokenizer, act_tok = load_checkpoint(args.init_from)
+    for name in _TRAINING_FIELDS:
+        setattr(model.config, name, getattr(cfg, name))
+    if model.config.ground_points and any(d.points is None for d in demos):
+        print("vla train: --init-from: the checkpoint has a grounding head; its demos need obs/target_pos and "
+              "obs/goal_pos", file=sys.stderr)
+        return 2
+    return _finish_setup(args, model, tokenizer, act_tok, demos, held)
+
+
+def _finish_setup(args: argparse.Namespace, model: Any, tokenizer: Any, act_tok: Any, demos: list,
+                  held: list) -> tuple:
+    from .data import ChunkDataset
+    from .train import TrainConfig
+
+    dataset = ChunkDataset(demos, model.config, tokenizer, act_tok)
     n_demos = len(demos)
     del demos  # the dataset holds resized copies; the full-size frames would double the memory
     tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
