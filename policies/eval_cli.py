@@ -101,7 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--control-hz", type=float, default=20.0, help="async 'measured': control rate that converts seconds to steps")
     g.add_argument("--no-clip", action="store_true", help="do not clip actions to the env's action limits")
     g = p.add_argument_group("running and output")
-    g.add_argument("--workers", type=_positive, default=1, help="parallel env worker processes")
+    g.add_argument("--workers", type=_positive, default=1,
+                   help="parallel rollout workers: processes here, or Ray actors with --executor ray")
+    g.add_argument("--executor", choices=["process", "ray"], default="process",
+                   help="'process': worker processes on this machine; 'ray': Ray actors, spread over the nodes of "
+                        "a Ray cluster (--ray-address) or of a local Ray runtime")
+    g.add_argument("--ray-address", default=None, metavar="ADDR",
+                   help="an existing Ray cluster: 'auto', HOST:PORT of its head or ray://HOST:10001 "
+                        "(default: start a private local Ray runtime)")
+    g.add_argument("--ray-num-cpus", type=_positive, default=None, metavar="N",
+                   help="CPUs of the local Ray runtime (default: --workers; not with --ray-address)")
     g.add_argument("--threads", type=_positive, default=None, help="torch threads per worker (1 keeps workers from oversubscribing the CPUs and results bit-stable)")
     g.add_argument("--out", default=DEFAULT_OUT, help="results folder")
     g.add_argument("--resume", action="store_true", help="continue the run in --out, skipping finished episodes")
@@ -252,8 +261,20 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from policies.evaluation import run_evaluation
 
+    if args.executor != "ray" and (args.ray_address or args.ray_num_cpus):
+        print("vla eval: --ray-address / --ray-num-cpus need --executor ray", file=sys.stderr)
+        return 2
+    if args.ray_address and args.ray_num_cpus:
+        print("vla eval: --ray-num-cpus: only for a local Ray runtime; a cluster at --ray-address has its own CPUs",
+              file=sys.stderr)
+        return 2
+    executor = None
     try:
         setup, policy_info = build_setup(args)
+        if args.executor == "ray":
+            from policies.ray_executor import RayExecutor
+
+            executor = RayExecutor(args.workers, address=args.ray_address, num_cpus=args.ray_num_cpus)
         summary = run_evaluation(
             setup,
             args.out,
@@ -264,10 +285,19 @@ def main(argv: list[str] | None = None) -> int:
             videos_per_task=args.videos_per_task,
             progress=not args.no_progress,
             command=["vla", "eval", *(sys.argv[2:] if argv is None else argv)],
+            executor=executor,
         )
     except (FileExistsError, FileNotFoundError, KeyError, ValueError) as e:
         print(f"vla eval: {str(e).strip(chr(39))}", file=sys.stderr)
         return 2
+    except RuntimeError as e:
+        if type(e).__name__ != "RayWorkersLost":
+            raise
+        print(f"vla eval: {e}", file=sys.stderr)
+        return 1
+    finally:
+        if executor is not None:
+            executor.close()
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:

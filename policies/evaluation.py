@@ -64,6 +64,7 @@ def run_evaluation(
         if n_done:
             bar.set_postfix_str(f"SR {100 * n_success / n_done:.1f}% (resumed {n_done})")
     t0 = time.perf_counter()
+    n_before = n_done
     own = executor is None
     ex = executor or make_executor(workers)
     try:
@@ -84,5 +85,7 @@ def run_evaluation(
         if bar is not None:
             bar.close()
     info["eval_wall_time_s"] = time.perf_counter() - t0
-    info["workers"] = workers
+    info["episodes_this_run"] = n_done - n_before
+    info["workers"] = getattr(ex, "workers", workers)
+    info["executor"] = type(ex).__name__
     return store.summarize(records, info)

@@ -263,6 +263,39 @@ def _mean(vals: list[Any]) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
+def timing_summary(records: list[dict[str, Any]], run_info: dict[str, Any]) -> dict[str, Any]:
+    """This run's wall time and episodes per minute, and where episode time went (summed seconds).
+
+    ``eval_wall_time_s`` covers only the episodes run by this invocation (``episodes_this_run``;
+    a resumed run does not count the earlier ones). ``split_s`` sums every record's
+    ``time_split_s``: policy inference, env stepping and rendering (``render`` is None for envs
+    that render inside their step and do not count it; it is then part of ``env_step``).
+    """
+    wall = run_info.get("eval_wall_time_s")
+    n_run = run_info.get("episodes_this_run")
+    split: dict[str, float | None] = {"policy": 0.0, "env_step": 0.0, "render": 0.0}
+    seen = False
+    for r in records:
+        ts = r.get("time_split_s")
+        if not isinstance(ts, dict):
+            continue
+        seen = True
+        for k in split:
+            v = ts.get(k)
+            split[k] = None if v is None or split[k] is None else split[k] + float(v)
+    total = sum(v for v in split.values() if v) if seen else 0.0
+    return {
+        "eval_wall_time_s": wall,
+        "episodes_this_run": n_run,
+        "episodes_per_min": (60.0 * n_run / wall) if wall and n_run else None,
+        "workers": run_info.get("workers"),
+        "executor": run_info.get("executor"),
+        "split_s": split if seen else None,
+        "split_fraction": {k: (v / total if v is not None and total else None) for k, v in split.items()}
+        if seen else None,
+    }
+
+
 def summarize_records(records: list[dict[str, Any]], run_info: dict[str, Any]) -> dict[str, Any]:
     """SR per task (errored episodes count as failures and are reported), Wilson 95% intervals."""
     protocol = run_info.get("protocol", {})
@@ -310,6 +343,7 @@ def summarize_records(records: list[dict[str, Any]], run_info: dict[str, Any]) -
         },
         "planned_episodes": planned,
         "complete": None if planned is None else n_all >= int(planned),
+        "timing": timing_summary(records, run_info),
         "protocol": protocol,
         "policy": run_info.get("policy"),
         "chunking": run_info.get("chunking"),
@@ -350,6 +384,15 @@ def markdown_table(summary: dict[str, Any]) -> str:
                   + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in o["failures"].items())
                   + " (wrong object: the gripper first came within 5 cm of another object; imprecise: it reached "
                     "the instructed one, no success; missed: it came within 5 cm of no object)"]
+    tm = summary.get("timing") or {}
+    if tm.get("eval_wall_time_s"):
+        line = (f"time: {tm['eval_wall_time_s']:.0f} s for {tm.get('episodes_this_run')} episodes "
+                f"({tm['episodes_per_min'] or 0:.1f} episodes/min, {tm.get('workers')} x {tm.get('executor')})")
+        frac = tm.get("split_fraction") or {}
+        if frac:
+            line += "; episode time: " + ", ".join(f"{k.replace('_', ' ')} {100 * v:.0f}%"
+                                                  for k, v in frac.items() if v is not None)
+        lines += ["", line]
     git = summary.get("git") or {}
     commit = git.get("commit") or "unknown"
     if git.get("dirty"):

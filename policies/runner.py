@@ -36,7 +36,8 @@ from policies.grasp_outcome import GraspTracker
 from policies.observation import apply_image_flip
 
 #: record fields that are measurements of time, excluded when comparing runs for equality
-TIMING_FIELDS = ("wall_time_s", "mean_latency_s", "mean_latency_steps", "worker_pid", "video")
+TIMING_FIELDS = ("wall_time_s", "mean_latency_s", "mean_latency_steps", "worker_pid", "worker_node", "video",
+                 "time_split_s")
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,13 @@ def _frame(obs: Any, env: Any) -> np.ndarray | None:
     return img if isinstance(img, np.ndarray) else None
 
 
+def _time_split(t_policy: float, t_env: float, render0: float | None, env: Any) -> dict[str, float | None]:
+    """Seconds of the episode in policy inference, env stepping and (envs that count it) rendering."""
+    render1 = getattr(getattr(env, "unwrapped", None), "render_seconds", None)
+    render = render1 - render0 if render0 is not None and render1 is not None else None
+    return {"policy": t_policy, "env_step": t_env - (render or 0.0), "render": render}
+
+
 class RolloutWorker:
     """Runs episodes for one :class:`RolloutSetup`; envs and policies are built once per task."""
 
@@ -197,12 +205,16 @@ class RolloutWorker:
         scheduler = None
         clipper = None
         tracker = None
+        t_policy = t_env = 0.0
+        render0 = None
         try:
             env = self.env(spec.task)
             policy = self.policy(spec.task)
+            render0 = getattr(env.unwrapped, "render_seconds", None)
             seed_everything(spec.seed)
             if callable(getattr(policy, "reseed", None)):
                 policy.reseed(spec.seed)
+            t = time.perf_counter()
             obs, info = env.reset(seed=spec.seed, options={"init_state_index": spec.init_state_index})
             instruction = obs.get("instruction", "") if isinstance(obs, dict) else ""
             rec["instruction"] = instruction
@@ -214,6 +226,7 @@ class RolloutWorker:
             dummy = np.asarray(p.dummy_action, dtype=np.float64)
             for _ in range(p.wait_steps):
                 obs, _, _, _, info = env.step(dummy)
+            t_env += time.perf_counter() - t
             if spec.record_video:
                 f = _frame(obs, env)
                 if f is not None:
@@ -222,12 +235,16 @@ class RolloutWorker:
             flip = "none" if getattr(env.unwrapped, "image_flip_applied", False) else p.image_flip
             lazy = hasattr(env.unwrapped, "render_next") and not spec.record_video
             for _ in range(p.max_steps):
+                t = time.perf_counter()
                 action = scheduler.act(apply_image_flip(obs, flip) if isinstance(obs, dict) else obs)
+                t_policy += time.perf_counter() - t
                 if clipper is not None:
                     action = clipper(action)
                 if lazy:  # render only observations the policy will read
                     env.unwrapped.render_next = scheduler.needs_next_observation()
+                t = time.perf_counter()
                 obs, _, terminated, truncated, info = env.step(action)
+                t_env += time.perf_counter() - t
                 tracker.step(action, obs)
                 rec["steps"] += 1
                 if spec.record_video:
@@ -255,6 +272,7 @@ class RolloutWorker:
             mean_latency_steps=stats.mean_latency_steps() if stats else None,
             clipped_steps=clipper.clipped_steps if clipper else 0,
             wall_time_s=time.perf_counter() - t0,
+            time_split_s=_time_split(t_policy, t_env, render0, self._envs.get(spec.task)),
             worker_pid=os.getpid(),
             video=None,
         )

@@ -15,6 +15,7 @@ like LIBERO's init files); ``reset()`` draws the next seed from the env's genera
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import gymnasium as gym
@@ -60,6 +61,8 @@ class TabletopEnv(gym.Env):
         #: observation's images sets this False before ``step``; it resets to True after each step)
         self.render_next = True
         self.render_calls = 0
+        #: seconds spent rendering camera images since construction (runners report the split)
+        self.render_seconds = 0.0
 
         obs_spaces: dict[str, spaces.Space] = {
             f"{c}_rgb": spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8) for c in cameras
@@ -119,7 +122,10 @@ class TabletopEnv(gym.Env):
         if self._renderer is None:
             self._renderer = CameraRenderer(self.scene.sim.model._model, self.scene.sim.data._data,
                                             self.image_size, self.image_size)
-        return self._renderer.render(camera)
+        t = time.perf_counter()
+        img = self._renderer.render(camera)
+        self.render_seconds += time.perf_counter() - t
+        return img
 
     def _obs(self) -> dict[str, Any]:
         render, self.render_next = self.render_next, True
