@@ -163,3 +163,31 @@ def test_bad_observations_error_the_episode_and_the_run_continues(tmp_path):
     for r in recs[1:]:
         assert r["steps"] == 3 and r["success"] is False
     assert summary["tasks"][0]["errored"] == 3 and summary["overall"]["episodes"] == 4
+
+
+def test_no_process_outlives_a_two_worker_evaluation(tmp_path):
+    """Every worker (and multiprocessing's resource tracker) is gone once `vla eval --workers 2` exits."""
+    cmd = [sys.executable, "-m", "vla.cli", "eval", "--policy", "random:horizon=4", "--suite", "tabletop",
+           "--tasks", "PickCube", "PushLeft", "--episodes-per-task", "2", "--max-steps", "8",
+           "--videos-per-task", "0", "--no-progress", "--workers", "2", "--out", str(tmp_path / "o")]
+    proc = subprocess.Popen(cmd, cwd=REPO, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "MUJOCO_GL": "egl"})
+    assert proc.wait(timeout=300) == 0
+    assert len(read_jsonl(tmp_path / "o" / "episodes.jsonl")) == 4
+
+    def group() -> list[int]:
+        pids = []
+        for p in os.listdir("/proc"):
+            try:
+                if p.isdigit() and os.getpgid(int(p)) == proc.pid:
+                    stat = Path(f"/proc/{p}/stat").read_text()
+                    if stat.rsplit(")", 1)[1].split()[0] != "Z":  # zombies are reaped by init, not ours
+                        pids.append(int(p))
+            except (OSError, ProcessLookupError):
+                continue
+        return pids
+
+    deadline = time.time() + 10
+    while group() and time.time() < deadline:
+        time.sleep(0.2)
+    assert group() == [], "processes left in the evaluation's process group"

@@ -297,3 +297,27 @@ def test_non_loopback_bind_without_api_key_warns() -> None:
         PolicyServer(policy, host="127.0.0.1")
         PolicyServer(policy, host="localhost")
         PolicyServer(policy, host="0.0.0.0", api_key="secret")
+
+
+def test_default_frame_limit_follows_the_policys_cameras() -> None:
+    """`vla serve` sizes its frame limit from the cameras the policy reads; bigger frames are refused unread."""
+    from policies.serve_cli import MAX_CAMERA_SIDE, default_message_limit
+
+    class TwoCameras(EchoPolicy):
+        image_keys = ("agentview_rgb", "eye_in_hand_rgb")
+
+    limit = default_message_limit(TwoCameras())
+    one_frame = 3 * MAX_CAMERA_SIDE**2
+    assert 2 * one_frame < limit < 8 * one_frame and limit < wire.DEFAULT_MAX_MESSAGE_BYTES // 8
+    assert default_message_limit(EchoPolicy()) == wire.DEFAULT_MAX_MESSAGE_BYTES  # names no cameras
+    with PolicyServer(TwoCameras(), port=0, max_message_bytes=limit) as server:
+        ok = PolicyClient(server.url)
+        img = np.zeros((MAX_CAMERA_SIDE, MAX_CAMERA_SIDE, 3), np.uint8)
+        assert ok.infer_chunk({"x": 1.0, "agentview_rgb": img, "eye_in_hand_rgb": img})[0, 0] == 1.0
+        big = connect(server.url, compression=None, max_size=None)
+        big.recv(timeout=5)
+        big.send(wire.packb({"x": 1.0, "img": np.zeros(limit + 1, np.uint8)}))
+        with pytest.raises(ConnectionClosedError) as exc:
+            big.recv(timeout=5)
+        assert exc.value.rcvd is not None and exc.value.rcvd.code == 1009
+        ok.close()

@@ -28,7 +28,8 @@ from torch import nn
 class GroundingHead(nn.Module):
     """``(image cells [B, N, Hd], text [B, T, Hd], text_valid [B, T]) -> points [B, K, 3]`` (normalized)."""
 
-    def __init__(self, hidden: int, n_points: int, max_text: int, layers: int = 2, heads: int = 4) -> None:
+    def __init__(self, hidden: int, n_points: int, max_text: int, layers: int = 2, heads: int = 4,
+                 text_query: bool = False) -> None:
         super().__init__()
         if n_points < 1:
             raise ValueError(f"n_points: expected >= 1, got {n_points}")
@@ -40,6 +41,9 @@ class GroundingHead(nn.Module):
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, 3))
         self.point_embed = nn.Sequential(nn.Linear(3, hidden), nn.GELU(), nn.Linear(hidden, hidden))
         self.point_id = nn.Parameter(torch.randn(n_points, hidden) * 0.02)
+        #: condition the queries on the instruction (its mean token, per point), so that the first
+        #: cross-attention can already look for the named colour among the cells
+        self.text_query = nn.Linear(hidden, n_points * hidden) if text_query else None
 
     @property
     def n_points(self) -> int:
@@ -52,8 +56,12 @@ class GroundingHead(nn.Module):
         memory = torch.cat([text + self.text_pos[:t].to(text.dtype)[None], cells.to(text.dtype)], dim=1)
         pad = torch.cat([~text_valid.bool(), torch.zeros(b, cells.shape[1], dtype=torch.bool, device=cells.device)],
                         dim=1)
-        h = self.decoder(self.queries.to(memory.dtype)[None].expand(b, -1, -1), memory,
-                         memory_key_padding_mask=pad)
+        queries = self.queries.to(memory.dtype)[None].expand(b, -1, -1)
+        if self.text_query is not None:
+            w = text_valid.to(text.dtype)[..., None]
+            mean = (text * w).sum(1) / w.sum(1).clamp(min=1.0)
+            queries = queries + self.text_query(mean).view(b, self.n_points, -1)
+        h = self.decoder(queries, memory, memory_key_padding_mask=pad)
         return self.out(h)
 
     def tokens(self, points: torch.Tensor) -> torch.Tensor:

@@ -114,7 +114,8 @@ class VLAModel(nn.Module):
             fine = int(vision.config.hidden_sizes[0]) if getattr(vision.config, "hidden_sizes", None) else hv
             self.ground_coords = int(config.image_coord_features) or 16
             self.ground_cells = nn.Linear(fine + self.ground_coords, hd)
-            self.grounding = GroundingHead(hd, config.ground_head_points, int(config.max_instruction_tokens))
+            self.grounding = GroundingHead(hd, config.ground_head_points, int(config.max_instruction_tokens),
+                                           text_query=config.ground_text_query)
         if config.head == "l1":
             self.l1_head = nn.Sequential(nn.Linear(hd, hd), nn.GELU(), nn.Linear(hd, 1))
         params = inspect.signature(inspect.unwrap(lm.base_model.forward)).parameters
