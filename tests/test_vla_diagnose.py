@@ -119,3 +119,24 @@ def test_fine_tune_from_a_checkpoint_weights_far_frames_and_reports_start_error(
     capsys.readouterr()
     assert train_main([*args, "--out", str(tmp_path / "x"), "--init-from", str(tmp_path / "nope")]) == 2
     assert "--init-from" in capsys.readouterr().err
+
+
+def test_new_spatial_head_trains_on_a_frozen_checkpoint(demos_dir: Path, tmp_path: Path) -> None:
+    """--init-from + --ground-head spatial + --train-only: a fresh head learns, nothing else moves
+    (BatchNorm statistics included), and the result loads as a checkpoint with the new head."""
+    src, out = tmp_path / "src", tmp_path / "spatial"
+    args = ["--data", str(demos_dir), "--ground-points", "2", "--ground-relative", *SMALL]
+    assert train_main([*args, "--out", str(src), "--steps", "2"]) == 0
+    assert train_main([*args, "--out", str(out), "--steps", "3", "--init-from", str(src), "--ground-head", "spatial",
+                       "--train-only", "grounding.", "ground_cells.", "--holdout", "1", "--diagnose-every", "3",
+                       "--diagnose-frames", "8"]) == 0
+    a, _, _ = load_checkpoint(src)
+    b, _, _ = load_checkpoint(out)
+    assert b.config.ground_head == "spatial" and type(b.grounding).__name__ == "SpatialGroundingHead"
+    sa, sb = a.state_dict(), b.state_dict()
+    frozen = [k for k in sb if not k.startswith(("grounding.", "ground_cells."))]
+    assert frozen and all(torch.equal(sa[k], sb[k]) for k in frozen), "a frozen weight or buffer moved"
+    assert sb["ground_cells.weight"].shape != sa["ground_cells.weight"].shape  # content-only cells
+    d = json.loads((out / "diagnostics.jsonl").read_text().splitlines()[-1])
+    assert all(np.isfinite(d["ground_err_start_cm"]))
+    assert train_main([*args, "--out", str(tmp_path / "x"), "--steps", "1", "--train-only", "nothing."]) == 2

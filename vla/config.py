@@ -77,6 +77,8 @@ class VLAConfig:
     #: gripper is" and fails on the first frames of an episode, where it matters most
     #: the grounding head's queries start from the instruction's mean token (``GroundingHead``)
     ground_text_query: bool = False
+    #: "decoder" (transformer decoder over [text | cells]) or "spatial" (soft-argmax over cells)
+    ground_head: str = "decoder"
     ground_far_weight: float = 0.0
     ground_far_m: float = 0.10
     #: size of the text vocabulary before the action tokens (set when the model is built)

@@ -69,6 +69,67 @@ class GroundingHead(nn.Module):
         return self.point_embed(points) + self.point_id.to(points.dtype)[None]
 
 
+class SpatialGroundingHead(GroundingHead):
+    """Soft-argmax grounding: the instruction scores every image cell, points come from *where* the
+    score mass lies.
+
+    The queries (conditioned on the instruction's mean token) first read the instruction (one
+    decoder layer over the text only), then score all cells of all cameras per head
+    (``softmax(q . k)``, cells carry content only, no coordinates); per head and camera the
+    attended mass and its mean (row, column) in the image go, with the query, through an MLP to the
+    3-D point. The image reaches the point only through *where* the instruction's query looks, so
+    the head cannot memorise layouts (the transformer decoder over cells with coordinates can).
+    """
+
+    def __init__(self, hidden: int, n_points: int, max_text: int, n_cameras: int, heads: int = 4) -> None:
+        super().__init__(hidden, n_points, max_text, layers=1, heads=heads, text_query=True)
+        self.n_cameras, self.heads = int(n_cameras), int(heads)
+        self.key = nn.Linear(hidden, hidden)
+        self.query = nn.Linear(hidden, hidden)
+        n_geo = self.heads * self.n_cameras * 3
+        self.out = nn.Sequential(nn.Linear(hidden + n_geo, 2 * hidden), nn.GELU(), nn.Linear(2 * hidden, 3))
+
+    def forward(self, cells: torch.Tensor, text: torch.Tensor, text_valid: torch.Tensor,
+                return_logits: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Points ``[B, K, 3]``; with ``return_logits`` also the cell scores ``[B, K, heads, cells]``."""
+        b, t = text.shape[:2]
+        if t > self.text_pos.shape[0]:
+            raise ValueError(f"text: {t} tokens exceed the grounding head's {self.text_pos.shape[0]}")
+        w = text_valid.to(text.dtype)[..., None]
+        mean = (text * w).sum(1) / w.sum(1).clamp(min=1.0)
+        queries = self.queries.to(text.dtype)[None] + self.text_query(mean).view(b, self.n_points, -1)
+        h = self.decoder(queries, text + self.text_pos[:t].to(text.dtype)[None],
+                         memory_key_padding_mask=~text_valid.bool())  # [B, K, Hd]
+        n, hd = cells.shape[1], cells.shape[2]
+        m = n // self.n_cameras
+        g = int(round(m ** 0.5))
+        if self.n_cameras * m != n or g * g != m:
+            raise ValueError(f"cells: expected {self.n_cameras} square grids, got {n} cells")
+        dh = hd // self.heads
+        q = self.query(h).view(b, self.n_points, self.heads, dh)
+        k = self.key(cells.to(h.dtype)).view(b, n, self.heads, dh)
+        logits = torch.einsum("bkhd,bnhd->bkhn", q, k).div(dh ** 0.5)  # [B, K, H, N]
+        attn = logits.softmax(-1)
+        idx = torch.arange(m, device=cells.device, dtype=attn.dtype)
+        rows, cols = (idx // g + 0.5) / g, (idx % g + 0.5) / g
+        per_cam = attn.view(b, self.n_points, self.heads, self.n_cameras, m)
+        mass = per_cam.sum(-1)  # [B, K, H, C]
+        denom = mass.clamp(min=1e-6)
+        geo = torch.stack([mass, (per_cam * rows).sum(-1) / denom, (per_cam * cols).sum(-1) / denom], -1)
+        points = self.out(torch.cat([h, geo.flatten(2)], -1))
+        return (points, logits) if return_logits else points
+
+
+def make_grounding_head(kind: str, hidden: int, n_points: int, max_text: int, n_cameras: int,
+                        text_query: bool = False) -> GroundingHead:
+    """The grounding head named by ``VLAConfig.ground_head``: ``decoder`` or ``spatial``."""
+    if kind == "spatial":
+        return SpatialGroundingHead(hidden, n_points, max_text, n_cameras)
+    if kind == "decoder":
+        return GroundingHead(hidden, n_points, max_text, text_query=text_query)
+    raise ValueError(f"ground_head: expected 'decoder' or 'spatial', got {kind!r}")
+
+
 def _stats(points: torch.Tensor, values: tuple[float, ...]) -> torch.Tensor:
     return torch.tensor(values, dtype=points.dtype, device=points.device).view(-1, 3)  # [1 or K, 3]
 

@@ -29,7 +29,7 @@ from torch import nn
 
 from .backbone import vision_width
 from .config import VLAConfig
-from .grounding import GroundingHead, normalize_points
+from .grounding import make_grounding_head, normalize_points
 
 
 @dataclass
@@ -112,10 +112,12 @@ class VLAModel(nn.Module):
             self.action_slot = nn.Parameter(torch.randn(config.action_tokens, hd) * 0.02)
         if config.ground_points:
             fine = int(vision.config.hidden_sizes[0]) if getattr(vision.config, "hidden_sizes", None) else hv
-            self.ground_coords = int(config.image_coord_features) or 16
+            # the spatial head scores cells by content alone (position enters through where it looks)
+            self.ground_coords = 0 if config.ground_head == "spatial" else int(config.image_coord_features) or 16
             self.ground_cells = nn.Linear(fine + self.ground_coords, hd)
-            self.grounding = GroundingHead(hd, config.ground_head_points, int(config.max_instruction_tokens),
-                                           text_query=config.ground_text_query)
+            self.grounding = make_grounding_head(config.ground_head, hd, config.ground_head_points,
+                                                 int(config.max_instruction_tokens), len(config.cameras),
+                                                 text_query=config.ground_text_query)
         if config.head == "l1":
             self.l1_head = nn.Sequential(nn.Linear(hd, hd), nn.GELU(), nn.Linear(hd, 1))
         params = inspect.signature(inspect.unwrap(lm.base_model.forward)).parameters
@@ -137,8 +139,10 @@ class VLAModel(nn.Module):
             fine = out.hidden_states[-2] if feats.dim() == 4 else feats
             if fine.dim() == 4:
                 fine = fine.flatten(2).transpose(1, 2)
-            coords = grid_coord_features(fine.shape[1], self.ground_coords).to(fine)
-            cells = self.ground_cells(torch.cat([fine, coords.expand(fine.shape[0], -1, -1)], dim=-1))
+            if self.ground_coords:
+                coords = grid_coord_features(fine.shape[1], self.ground_coords).to(fine)
+                fine = torch.cat([fine, coords.expand(fine.shape[0], -1, -1)], dim=-1)
+            cells = self.ground_cells(fine)
             cells = cells.reshape(b, c, cells.shape[1], -1) + self.camera_embed[None, :, None, :].to(cells.dtype)
             cells = cells.flatten(1, 2)
         if feats.dim() == 4:  # a convolutional tower: [B*C, Hv, h, w] feature map -> one token per cell

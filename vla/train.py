@@ -52,6 +52,9 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True
     stop_at: int = 0  # stop after this step, leaving a checkpoint (0: run to ``steps``)
+    #: train only parameters whose names start with one of these prefixes (empty: all); the
+    #: rest are frozen and their modules stay in eval mode (BatchNorm statistics, dropout)
+    train_only: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.grad_accum < 1:
@@ -60,6 +63,20 @@ class TrainConfig:
             raise ValueError(f"batch_size: expected a multiple of grad_accum={self.grad_accum}, got {self.batch_size}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision: expected auto, bf16 or fp32, got {self.precision!r}")
+
+
+def set_train_mode(model: torch.nn.Module, train_only: tuple[str, ...]) -> None:
+    """``model.train()``; with ``train_only`` prefixes, freeze every other parameter and keep the
+    modules without a trainable parameter in eval mode (so a frozen tower's BatchNorm statistics
+    do not drift while a head trains on top of it)."""
+    model.train()
+    if not train_only:
+        return
+    for name, p in model.named_parameters():
+        p.requires_grad_(name.startswith(tuple(train_only)))
+    for mod in model.modules():
+        if not any(p.requires_grad for p in mod.parameters()):
+            mod.eval()
 
 
 def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
@@ -126,9 +143,13 @@ def train(model: VLAModel, make_batch: BatchFn, cfg: TrainConfig, out_dir: str |
     out = Path(out_dir)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-    model.to(device).train()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "embed" not in n)]
+    model.to(device)
+    set_train_mode(model, cfg.train_only)
+    if cfg.train_only and not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"train_only: no parameter name starts with any of {list(cfg.train_only)}")
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    decay = [p for n, p in params if p.ndim >= 2 and "embed" not in n]
+    no_decay = [p for n, p in params if not (p.ndim >= 2 and "embed" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(cfg))
@@ -200,6 +221,7 @@ def train(model: VLAModel, make_batch: BatchFn, cfg: TrainConfig, out_dir: str |
         if periodic is not None and rank == 0 and periodic_every > 0 and (done % periodic_every == 0
                                                                            or done == cfg.steps):
             periodic(done)
+            set_train_mode(model, cfg.train_only)  # the diagnosis switched modes
         if cfg.stop_at and done >= cfg.stop_at and done < cfg.steps:
             _save(out, done, model, opt, sched, cfg, tokenizer, action_tokenizer, rank, world)
             model.eval()

@@ -57,6 +57,9 @@ def parser() -> argparse.ArgumentParser:
                    help="fraction of rows whose point tokens are the noisy true points at train time")
     g.add_argument("--ground-label-noise", type=float, default=0.01,
                    help="std in metres of the noise on teacher-forced points")
+    g.add_argument("--ground-head", choices=("decoder", "spatial"), default="decoder",
+                   help="decoder: transformer decoder over [instruction | cells with coordinates]; spatial: the "
+                        "instruction scores content-only cells, points from where it looks (soft-argmax)")
     g.add_argument("--ground-far-weight", type=float, default=0.0, metavar="W",
                    help="extra grounding-loss weight (1 + W) on frames whose gripper is farther than "
                         "--ground-far-m from the instructed object (the episode starts; default: 0)")
@@ -82,6 +85,9 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--init-from", default="", metavar="CKPT",
                    help="fine-tune: start from this trained checkpoint's weights, model config, tokenizer and "
                         "normalization (fresh optimizer and schedule); the model-shape options are then ignored")
+    g.add_argument("--train-only", nargs="+", default=(), metavar="PREFIX",
+                   help="train only parameters whose names start with these prefixes (e.g. 'grounding.' "
+                        "'ground_cells.'); the rest stay frozen, their modules in eval mode")
     g.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --out (starts fresh when there is none)")
     g.add_argument("--stop-at", type=int, default=0, help="stop after this step with a checkpoint (0: run to --steps)")
     g.add_argument("--device", default="auto", help="auto: cuda when available, else cpu")
@@ -163,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(built, int):
         return built
     model, tokenizer, act_tok, dataset, held, n_demos, tcfg = built
+    if args.train_only and not any(n.startswith(tuple(args.train_only)) for n, _ in model.named_parameters()):
+        top = sorted({n.split(".")[0] + "." for n, _ in model.named_parameters()})
+        print(f"vla train: --train-only: no parameter name starts with {args.train_only}; expected prefixes such as "
+              f"{top}", file=sys.stderr)
+        return 2
     periodic = None
     if args.diagnose_every:
         periodic = partial(_diagnose_step, model, tokenizer, act_tok, held, args.out, args.diagnose_frames, args.seed)
@@ -194,7 +205,8 @@ def _setup(args: argparse.Namespace, np: Any) -> tuple | int:
                     ground_points=args.ground_points, ground_relative=args.ground_relative,
                     ground_loss_weight=args.ground_weight,
                     ground_teacher_forcing=args.ground_teacher_forcing, ground_label_noise=args.ground_label_noise,
-                    ground_far_weight=args.ground_far_weight, ground_far_m=args.ground_far_m)
+                    ground_far_weight=args.ground_far_weight, ground_far_m=args.ground_far_m,
+                    ground_head=args.ground_head)
     flip = {"auto": None, "yes": True, "no": False}[args.flip_images]
     if args.diagnose_every and not args.holdout:
         print("vla train: --diagnose-every needs --holdout N (held-out demos to diagnose on)", file=sys.stderr)
@@ -231,6 +243,8 @@ def _setup(args: argparse.Namespace, np: Any) -> tuple | int:
     return _finish_setup(args, model, tokenizer, act_tok, demos, held)
 
 
+#: the grounding head's modules (replaced when ``--init-from`` asks for another ``--ground-head``)
+GROUND_MODULES = ("grounding.", "ground_cells.")
 #: config fields that only shape training; ``--init-from`` takes them from the command line
 _TRAINING_FIELDS = ("crop_area", "ground_loss_weight", "ground_teacher_forcing", "ground_label_noise",
                     "ground_far_weight", "ground_far_m")
@@ -247,6 +261,16 @@ def _setup_from(args: argparse.Namespace, cfg: Any, demos: list, held: list) -> 
     model, tokenizer, act_tok = load_checkpoint(args.init_from)
     for name in _TRAINING_FIELDS:
         setattr(model.config, name, getattr(cfg, name))
+    if args.ground_head != model.config.ground_head and model.config.ground_points:
+        # a new grounding head on the trained model: everything else keeps its weights
+        from .factory import from_config
+
+        model.config.ground_head = args.ground_head
+        fresh = from_config(model.config, seed=args.seed)
+        keep = {k: v for k, v in model.state_dict().items() if not k.startswith(GROUND_MODULES)}
+        missing, _ = fresh.load_state_dict(keep, strict=False)
+        assert all(k.startswith(GROUND_MODULES) for k in missing), missing
+        model = fresh
     if model.config.ground_points and any(d.points is None for d in demos):
         print("vla train: --init-from: the checkpoint has a grounding head; its demos need obs/target_pos and "
               "obs/goal_pos", file=sys.stderr)
@@ -266,7 +290,7 @@ def _finish_setup(args: argparse.Namespace, model: Any, tokenizer: Any, act_tok:
                        weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, clip_grad=args.clip_grad,
                        seed=args.seed, save_every=args.save_every, keep_checkpoints=args.keep_checkpoints,
                        log_every=args.log_every, precision=args.precision, resume=args.resume,
-                       progress=not args.no_progress, stop_at=args.stop_at)
+                       progress=not args.no_progress, stop_at=args.stop_at, train_only=tuple(args.train_only))
     return model, tokenizer, act_tok, dataset, held, n_demos, tcfg
 
 
