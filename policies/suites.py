@@ -65,7 +65,7 @@ def _registry_env(task: str, protocol: EvalProtocol, **kwargs: Any) -> Any:
 # ------------------------------------------------------------------------------- LIBERO
 def _libero_protocol(name: str) -> Callable[[], EvalProtocol]:
     def protocol() -> EvalProtocol:
-        from envs.libero.suites import libero_protocol
+        from envs.libero.tasks import libero_protocol
 
         return libero_protocol(name)
 
