@@ -17,7 +17,9 @@ from typing import Any
 
 import torch
 
+from decoding.ar_common import ARDecodeConfig, build_processors, eos_tensor, tokens_per_call
 from decoding.incremental import select
+from decoding.logits_processors import StoppingCriteriaList
 from decoding.stats import DecodeResult, DecodeStats, Timer
 
 __all__ = ["BeamDecodeResult", "beam_decode"]
@@ -68,7 +70,7 @@ def beam_decode(
     inc: Any,
     prompt_ids: torch.Tensor,
     max_new_tokens: int,
-    config: Any,
+    config: ARDecodeConfig,
     *,
     allowed: torch.Tensor | None = None,
     eos_id: int | Sequence[int] | None = None,
@@ -81,9 +83,6 @@ def beam_decode(
 
     ``inc`` is an incremental model with ``select``. Stopping criteria end a beam like EOS does.
     """
-    from decoding.autoregressive import build_processors, eos_tensor, tokens_per_call
-    from decoding.logits_processors import StoppingCriteriaList
-
     B, P = prompt_ids.shape
     K = config.num_beams
     G = config.num_beam_groups if config.strategy == "diverse_beam" else 1

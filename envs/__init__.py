@@ -23,7 +23,7 @@ from envs.registry import (  # noqa: E402
     register_suite,
     tabletop_env_id,
 )
-from envs.robosuite_tasks import register_robosuite  # noqa: E402
+from envs.robosuite.tasks import register_robosuite  # noqa: E402
 
 register_gym_envs()
 register_robosuite()

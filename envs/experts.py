@@ -12,10 +12,10 @@ from typing import Any
 
 def make_expert(env: Any, noise: float = 0.0, seed: int | None = None) -> Any:
     """Scripted expert acting on ``env`` (a tabletop or robosuite-classic env, or a wrapper of one)."""
-    from envs.robosuite_tasks import RobosuiteTaskEnv
+    from envs.robosuite.tasks import RobosuiteTaskEnv
 
     if isinstance(getattr(env, "unwrapped", env), RobosuiteTaskEnv):
-        from envs.robosuite_experts import make_robosuite_expert
+        from envs.robosuite.experts import make_robosuite_expert
 
         return make_robosuite_expert(env, noise=noise, seed=seed)
     from envs.tabletop.experts import make_expert as make_tabletop_expert

@@ -1,8 +1,10 @@
 """Where the bridge gets action chunks: a remote policy server or an in-process policy.
 
 Both expose ``infer(obs) -> float [H, D]``, ``reset(instruction)``, ``close()`` and ``describe()``.
-The remote source reconnects after a dropped link; the local source loads any policy spec via
-``policies.load`` (imported lazily: the bridge itself never needs torch).
+The remote source reconnects after a dropped link. The local source wraps a policy object built
+by a loader the caller passes in (``make_source(cfg, load_policy=...)``; ``vla ros-bridge`` passes
+``policies.load.load_policy``): this module never imports the policy stack, so the robot side
+needs only numpy, msgpack and websockets.
 
 Runs under the robot's Python (3.8+).
 """
@@ -10,12 +12,17 @@ Runs under the robot's Python (3.8+).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable  # noqa: F401  (named by the PolicyLoader alias)
 from typing import Any
 
 import numpy as np
 
 from hardware.bridge_config import PolicySourceConfig
 from hardware.client import PolicyClient
+
+#: ``spec -> policy object`` (anything with ``infer`` / ``reset``), e.g. ``policies.load.load_policy``.
+#: A string alias: subscripting collections.abc.Callable at runtime fails on Python 3.8.
+PolicyLoader = "Callable[[str], Any]"
 
 
 class RemoteSource:
@@ -51,9 +58,8 @@ class LocalSource:
         self.policy = policy
 
     @classmethod
-    def from_spec(cls, spec: str) -> LocalSource:
-        from policies.load import load_policy  # lazy: only the in-process mode needs policies/
-
+    def from_spec(cls, spec: str, load_policy: PolicyLoader) -> LocalSource:
+        """Build the policy named by ``spec`` with the caller's loader."""
         return cls(load_policy(spec))
 
     def infer(self, obs: dict[str, Any]) -> np.ndarray:
@@ -69,8 +75,12 @@ class LocalSource:
         return f"in-process {type(self.policy).__name__}"
 
 
-def make_source(cfg: PolicySourceConfig) -> Any:
-    """Build the source the config names (exactly one of ``server`` / ``local``)."""
+def make_source(cfg: PolicySourceConfig, load_policy: PolicyLoader | None = None) -> Any:
+    """Build the source the config names (exactly one of ``server`` / ``local``).
+
+    ``load_policy`` builds in-process policies (``policy.local``); without one only a policy
+    server can be used.
+    """
     if cfg.server:
         key = None
         if cfg.api_key_env:
@@ -79,5 +89,10 @@ def make_source(cfg: PolicySourceConfig) -> Any:
                 raise ValueError(f"policy.api_key_env: environment variable {cfg.api_key_env} is unset or empty")
         return RemoteSource(cfg.server, api_key=key, timeout_s=cfg.timeout_s)
     if cfg.local:
-        return LocalSource.from_spec(cfg.local)
+        if load_policy is None:
+            raise ValueError(
+                f"policy.local {cfg.local!r}: an in-process policy needs the policy stack; run `vla ros-bridge` "
+                "(python -m policies.ros_bridge_cli) or use a policy server (policy.server / --server)"
+            )
+        return LocalSource.from_spec(cfg.local, load_policy)
     raise ValueError("policy: set policy.server (ws://host:port) or policy.local (a policy spec)")

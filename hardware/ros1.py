@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from hardware.ros_transport import Transport, TriggerHandler
+from hardware.ros_api import Transport, TriggerHandler
 
 #: where Debian (python3-rospy) and ROS Noetic put rospy; appended only when needed
 ROS1_PYTHON_PATHS = ("/opt/ros/noetic/lib/python3/dist-packages", "/usr/lib/python3/dist-packages")

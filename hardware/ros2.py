@@ -20,7 +20,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from hardware.ros_transport import Transport, TriggerHandler
+from hardware.ros_api import Transport, TriggerHandler
 
 
 class Ros2Transport(Transport):

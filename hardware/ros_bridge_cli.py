@@ -5,7 +5,12 @@ Examples::
     vla ros-bridge --config bridge.yaml                        # policy server from the config
     vla ros-bridge --ros 1 --config bridge.json --server ws://gpu-box:8000
     vla ros-bridge --ros 2 --config bridge.yaml --policy sine  # in-process scripted policy
-    python -m hardware.ros_bridge_cli ...                      # same, under the robot's Python
+    python -m policies.ros_bridge_cli ...                      # same, under the robot's Python
+    python -m hardware.ros_bridge_cli ...                      # policy server only: hardware/ alone
+
+This module is the robot side: ``main(argv, load_policy)`` takes the loader of in-process
+policies from its caller (``policies.ros_bridge_cli``, the ``vla ros-bridge`` entry point,
+passes ``policies.load.load_policy``) and never imports the policy stack itself.
 
 The node holds the robot until the ``<prefix>/start`` service is called (or ``autostart``),
 and whenever observations go stale, the policy is late or sends garbage, or the e-stop topic
@@ -20,11 +25,12 @@ import signal
 import sys
 import threading
 
-from hardware.action_source import make_source
+from hardware.action_source import PolicyLoader, make_source
 from hardware.bridge_config import BridgeConfig, PolicySourceConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command's options (``vla ros-bridge --help``)."""
     p = argparse.ArgumentParser(prog="vla ros-bridge", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="bridge config (.yaml/.yml or .json): topics, rates, limits, policy")
     p.add_argument("--ros", default="auto", choices=["1", "2", "auto"], help="ROS version (auto: 2 if rclpy imports, else 1)")
@@ -36,7 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, load_policy: PolicyLoader | None = None) -> int:
+    """Run the bridge until SIGINT / SIGTERM; ``load_policy`` builds in-process policies (else server only)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.ERROR, format="%(asctime)s %(name)s: %(message)s")
     try:
@@ -52,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.autostart:
             cfg.autostart = True
         cfg.validate()
-        source = make_source(cfg.policy)
+        source = make_source(cfg.policy, load_policy)
     except (ValueError, FileNotFoundError) as e:
         print(f"vla ros-bridge: {e}", file=sys.stderr)
         return 2

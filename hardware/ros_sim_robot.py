@@ -8,14 +8,17 @@ command the bridge sends (``TwistStamped`` + gripper ``Float64`` -> the 7-D delt
 sim time advances with the control loop however slow rendering is, and reports success per
 episode like ``vla eval``. Episodes start from the task's fixed initial states.
 
-``--serve-expert PORT`` also serves the task's scripted expert (which reads privileged sim
-state, hence it must live in this process) as a policy server on 127.0.0.1:PORT: the whole
-chain sim -> ROS -> bridge -> websocket -> server -> bridge -> ROS -> sim then runs here::
+``python -m scripts.ros_sim_robot`` is the same command with ``--serve-expert PORT``: it also
+serves the task's scripted expert (which reads privileged sim state, hence it must live in this
+process) as a policy server on 127.0.0.1:PORT, so the whole chain sim -> ROS -> bridge ->
+websocket -> server -> bridge -> ROS -> sim runs there::
 
-    python -m hardware.ros_sim_robot --ros 1 --config sim_bridge.json --task PickCube \\
+    python -m scripts.ros_sim_robot --ros 1 --config sim_bridge.json --task PickCube \\
         --episodes 0 1 --serve-expert 8000 --out results.json
 
-Needs the simulator (envs: robosuite + MuJoCo), so it runs under the main environment's Python.
+This module never imports the policy stack: :func:`main` takes the expert server from its
+caller (``serve_expert``). Needs the simulator (envs: robosuite + MuJoCo), so it runs under the
+main environment's Python.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Callable  # noqa: F401  (named by the ExpertServer alias)
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,12 @@ import numpy as np
 from hardware import ros_convert
 from hardware.bridge_config import BridgeConfig
 from hardware.ros_transport import Transport, make_transport
+
+#: ``(env, task, env_lock, port) -> (server, reset_policy)``: starts a policy server for the task's
+#: expert on 127.0.0.1:port (``server.stop()`` ends it) and returns the callable that resets the
+#: expert for an instruction. A string alias: subscripting collections.abc.Callable at runtime
+#: fails on Python 3.8.
+ExpertServer = "Callable[[Any, str, threading.Lock, int], tuple[Any, Callable[[str], None]]]"
 
 
 class SimRobotNode:
@@ -121,38 +131,24 @@ class SimRobotNode:
                 "wall_s": time.monotonic() - t0}
 
 
-class _LockedPolicy:
-    """A policy whose calls are serialised with the env's steps (it reads live sim state)."""
-
-    def __init__(self, policy: Any, lock: threading.Lock) -> None:
-        self.policy, self.lock = policy, lock
-        self.horizon, self.action_dim = policy.horizon, policy.action_dim
-
-    def reset(self, instruction: str = "") -> None:
-        with self.lock:
-            self.policy.reset(instruction)
-
-    def infer(self, obs: dict[str, Any]) -> np.ndarray:
-        with self.lock:
-            return self.policy.infer(obs)
-
-    def metadata(self) -> dict[str, Any]:
-        return self.policy.metadata()
-
-    def last_infer_stats(self) -> dict[str, Any]:
-        return {}
-
-
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m hardware.ros_sim_robot", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(prog: str = "python -m hardware.ros_sim_robot", serve_expert: bool = False) -> argparse.ArgumentParser:
+    """The command's options; ``--serve-expert`` only where the caller can serve the expert."""
+    p = argparse.ArgumentParser(prog=prog, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ros", default="auto", choices=["1", "2", "auto"])
     p.add_argument("--config", required=True, help="the bridge's config (topics, services, gripper joint names)")
     p.add_argument("--task", default="PickCube", help="tabletop task (default PickCube)")
     p.add_argument("--episodes", type=int, nargs="+", default=[0], help="fixed initial-state indices to run")
     p.add_argument("--image-size", type=int, default=64)
-    p.add_argument("--serve-expert", type=int, default=None, metavar="PORT", help="serve the task's scripted expert on 127.0.0.1:PORT")
+    if serve_expert:
+        p.add_argument("--serve-expert", type=int, default=None, metavar="PORT", help="serve the task's scripted expert on 127.0.0.1:PORT")
     p.add_argument("--out", default=None, help="write results as JSON here")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None, serve_expert: ExpertServer | None = None,
+         prog: str = "python -m hardware.ros_sim_robot") -> int:
+    """Run the episodes on the simulated robot; ``serve_expert`` enables ``--serve-expert PORT``."""
+    args = build_parser(prog, serve_expert is not None).parse_args(argv)
     try:
         cfg = BridgeConfig.load(args.config)
     except (ValueError, FileNotFoundError) as e:
@@ -164,13 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     env = TabletopEnv(args.task, cameras=cams, image_size=args.image_size)
     lock = threading.Lock()
     server, reset_policy = None, None
-    if args.serve_expert is not None:
-        from policies.expert_policy import ExpertPolicy  # demo plumbing: the expert needs this env
-        from policies.server import PolicyServer
-
-        expert = _LockedPolicy(ExpertPolicy(env, args.task), lock)
-        server = PolicyServer(expert, port=args.serve_expert).start()  # type: ignore[arg-type]
-        reset_policy = expert.policy.reset
+    port = getattr(args, "serve_expert", None)
+    if serve_expert is not None and port is not None:
+        server, reset_policy = serve_expert(env, args.task, lock, port)
     transport = make_transport(args.ros, cfg.node_name + "_sim_robot")
     try:
         node = SimRobotNode(transport, cfg, env, lock)

@@ -1,7 +1,7 @@
 """Suites the evaluation runner knows: a protocol and a per-task env factory for each.
 
 A :class:`Suite` adapts one simulator package (``envs/tabletop``, ``envs/libero``,
-``envs/robosuite_tasks``) to what the runner needs: ``protocol()`` (an
+``envs/robosuite``) to what the runner needs: ``protocol()`` (an
 :class:`~envs.protocol.EvalProtocol`) and ``make_env(task, protocol)`` returning a gymnasium
 env whose ``reset(seed=..., options={"init_state_index": i})`` starts episode ``i`` and whose
 ``step`` reports ``info["success"]``.
@@ -65,7 +65,7 @@ def _registry_env(task: str, protocol: EvalProtocol, **kwargs: Any) -> Any:
 # ------------------------------------------------------------------------------- LIBERO
 def _libero_protocol(name: str) -> Callable[[], EvalProtocol]:
     def protocol() -> EvalProtocol:
-        from envs.libero.suites import libero_protocol
+        from envs.libero.tasks import libero_protocol
 
         return libero_protocol(name)
 
@@ -99,7 +99,7 @@ def _tabletop_protocol() -> EvalProtocol:
 
 
 def _robosuite_protocol() -> EvalProtocol:
-    from envs.robosuite_tasks import robosuite_protocol
+    from envs.robosuite.tasks import robosuite_protocol
 
     return robosuite_protocol()
 

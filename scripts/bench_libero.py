@@ -71,7 +71,7 @@ def bench_setting(suite: str, task: int, cameras: tuple[str, ...], size: int, st
 
 
 def suite_estimate(reset_s: float, steps_per_s: float, workers: int) -> dict[str, float]:
-    from envs.libero.suites import MAX_STEPS, WAIT_STEPS
+    from envs.libero.tasks import MAX_STEPS, WAIT_STEPS
 
     out = {}
     for suite, max_steps in MAX_STEPS.items():

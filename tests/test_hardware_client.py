@@ -13,6 +13,7 @@ from hardware.action_source import LocalSource, RemoteSource, make_source
 from hardware.bridge_config import PolicySourceConfig
 from hardware.client import PolicyClient
 from policies.base import Policy
+from policies.load import load_policy
 from policies.server import PolicyServer
 from policies.simple import SinePolicy
 
@@ -69,7 +70,9 @@ def test_action_sources() -> None:
         remote.reset("again")  # our server resets the policy
         np.testing.assert_allclose(remote.infer({"x": 1}), first)
         remote.close()
-    local = make_source(PolicySourceConfig(local="constant:value=0.5,horizon=2"))
+    local = make_source(PolicySourceConfig(local="constant:value=0.5,horizon=2"), load_policy=load_policy)
     assert isinstance(local, LocalSource) and local.infer({}).shape == (2, 7)
+    with pytest.raises(ValueError, match="in-process policy needs the policy stack"):
+        make_source(PolicySourceConfig(local="constant:value=0.5,horizon=2"))  # hardware/ alone: no loader
     with pytest.raises(ValueError, match="VLA_TEST_UNSET_KEY"):
         make_source(PolicySourceConfig(server="ws://127.0.0.1:1", api_key_env="VLA_TEST_UNSET_KEY"))

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from envs.robosuite_tasks import (
+from envs.robosuite.tasks import (
     INSTRUCTIONS,
     ROBOSUITE_MAX_STEPS,
     ROBOSUITE_SUITE,
@@ -173,7 +173,7 @@ def test_truncation_at_max_steps_and_success_predicate():
 
 
 def test_lift_expert_succeeds():
-    from envs.robosuite_experts import make_robosuite_expert
+    from envs.robosuite.experts import make_robosuite_expert
 
     env = get_env("Lift", cameras=False)
     expert = make_robosuite_expert(env)

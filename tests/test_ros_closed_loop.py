@@ -59,7 +59,7 @@ def test_closed_loop_through_ros1_matches_in_process(tmp_path: Path) -> None:
     )
     try:
         sim = subprocess.run(
-            [sys.executable, "-m", "hardware.ros_sim_robot", "--ros", "1", "--config", str(tmp_path / "cfg.json"),
+            [sys.executable, "-m", "scripts.ros_sim_robot", "--ros", "1", "--config", str(tmp_path / "cfg.json"),
              "--task", TASK, "--episodes", *map(str, EPISODES), "--image-size", "64", "--serve-expert", str(port),
              "--out", str(tmp_path / "result.json")],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,

@@ -47,7 +47,7 @@ def test_ros_joint_trajectory(ros: str, tmp_path: Path) -> None:
     (tmp_path / "cfg.json").write_text(json.dumps(cfg))
     (tmp_path / "sc.json").write_text(json.dumps({"steps": steps}))
     bridge = subprocess.Popen(
-        [python, "-m", "hardware.ros_bridge_cli", "--ros", ros, "--config", str(tmp_path / "cfg.json")],
+        [python, "-m", "policies.ros_bridge_cli", "--ros", ros, "--config", str(tmp_path / "cfg.json")],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:

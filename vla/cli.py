@@ -21,7 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "diagnose": ("vla.diagnose", "main", "does a checkpoint look and listen? swap sensitivity, correlation, localisation"),
     "eval": ("policies.eval_cli", "main", "closed-loop success-rate evaluation"),
     "serve": ("policies.serve_cli", "main", "serve a policy over websocket (openpi wire protocol)"),
-    "ros-bridge": ("hardware.ros_bridge_cli", "main", "run the ROS 1 / ROS 2 bridge node"),
+    "ros-bridge": ("policies.ros_bridge_cli", "main", "run the ROS 1 / ROS 2 bridge node"),
     "reproduce": ("scripts.reproduce", "main", "diffusion vs AR vs L1 heads on the tabletop suite"),
 }
 

@@ -5,7 +5,8 @@ the package named ``libero``). Modules:
 
 - ``config``: writes ``$LIBERO_CONFIG_PATH/config.yaml`` so nothing prompts, records paths;
 - ``conventions``: image orientation, gripper sign, 8-D proprio, resize / center crop;
-- ``suites``: suite names, :func:`libero_protocol` (published protocol), :class:`LiberoSuite`;
+- ``tasks``: suite names, task lookups, :func:`libero_protocol` (published protocol);
+- ``suites``: :class:`LiberoSuite` (protocol, task list, env factory) for runners;
 - ``env``: :class:`LiberoEnv`, the gymnasium env of one task;
 - ``registry``: registers the suites in ``envs.registry`` and ``vla/Libero-v0``;
 - ``demos``: official LIBERO HDF5 demo reader / writer;
@@ -28,8 +29,9 @@ from envs.libero.conventions import (
     gripper_open01_to_env,
     proprio_from_obs,
 )
-from envs.libero.suites import LIBERO_SUITES, MAX_STEPS, LiberoSuite, libero_protocol, task_names
+from envs.libero.suites import LiberoSuite
 from envs.libero.summary import format_paper_table
+from envs.libero.tasks import LIBERO_SUITES, MAX_STEPS, libero_protocol, task_names
 
 __all__ = [
     "DEFAULT_IMAGE_CONVENTION",

@@ -101,7 +101,8 @@ def collect(
     **kwargs: Any,
 ) -> dict[str, Any]:
     """Collect demos for ``tasks`` (default all) of ``suite``; writes files, returns a report."""
-    from envs.libero.suites import LiberoSuite, task_bddl_file, task_instruction
+    from envs.libero.suites import LiberoSuite
+    from envs.libero.tasks import task_bddl_file, task_instruction
 
     if suite != "libero_object":
         raise ValueError(f"suite: the scripted expert covers 'libero_object' (pick-and-place), got {suite!r}")

@@ -31,7 +31,7 @@ import gymnasium as gym
 import numpy as np
 
 from envs.libero.conventions import apply_image_convention, check_image_convention, proprio_from_obs
-from envs.libero.suites import (
+from envs.libero.tasks import (
     check_suite,
     libero_protocol,
     task_bddl_file,

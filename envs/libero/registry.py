@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from envs.libero.suites import LIBERO_SUITES, MAX_STEPS
+from envs.libero.tasks import LIBERO_SUITES, MAX_STEPS
 
 LIBERO_ENV_ID = "vla/Libero-v0"
 
 
 def _factory(suite: str):
     def specs() -> list:
-        from envs.libero.suites import task_instruction, task_names
+        from envs.libero.tasks import task_instruction, task_names
         from envs.registry import TaskSpec
 
         return [

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from envs.libero.suites import PAPER_COLUMNS
+from envs.libero.tasks import PAPER_COLUMNS
 
 #: published numbers (percent) for reference rows: Spatial, Object, Goal, Long, Avg
 PUBLISHED: dict[str, tuple[float | None, ...]] = {

@@ -15,44 +15,31 @@ like LIBERO's init files); ``reset()`` draws the next seed from the env's genera
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
-from robosuite.utils import transform_utils as T
 
+from envs.base_env import CAMERAS, RenderedSimEnv
 from envs.registry import NUM_INIT_STATES, tabletop_init_seeds
-from envs.tabletop.render import RENDER_SETTINGS, CameraRenderer
+from envs.tabletop.render import RENDER_SETTINGS
 from envs.tabletop.scene import CONTROL_FREQ, TabletopScene
 from envs.tabletop.tasks import Episode, get_task
 
-CAMERAS = ("agentview", "eye_in_hand")
 __all__ = ["CAMERAS", "NUM_INIT_STATES", "TabletopEnv"]
 
 
-class TabletopEnv(gym.Env):
-    """A tabletop task with LIBERO-style observations and actions."""
+class TabletopEnv(RenderedSimEnv):
+    """A tabletop task with LIBERO-style observations and actions (step / render / close: the base)."""
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_FREQ}
 
     def __init__(self, task: str = "PickCube", cameras: tuple[str, ...] | list[str] = CAMERAS,
                  image_size: int = 128, max_steps: int | None = None, render_mode: str | None = None):
         self.task = get_task(task)
-        cameras = tuple(cameras)
-        for cam in cameras:
-            if cam not in CAMERAS:
-                raise ValueError(f"cameras: expected a subset of {CAMERAS}, got {cam!r}")
-        if int(image_size) <= 0:
-            raise ValueError(f"image_size: expected a positive int, got {image_size!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode: expected None or 'rgb_array', got {render_mode!r}")
-        self.cameras, self.image_size, self.render_mode = cameras, int(image_size), render_mode
+        self._init_base(cameras, image_size, render_mode)
         self.max_steps = int(max_steps or self.task.max_steps)
         self.init_seeds = tabletop_init_seeds(self.task.name)
         self.scene = TabletopScene()
-        self._renderer: CameraRenderer | None = None
         self.episode: Episode | None = None
         self.episode_id = 0
         self.steps = 0
@@ -60,31 +47,11 @@ class TabletopEnv(gym.Env):
         #: render the cameras into the next observation (a runner that will not read the next
         #: observation's images sets this False before ``step``; it resets to True after each step)
         self.render_next = True
-        self.render_calls = 0
-        #: seconds spent rendering camera images since construction (runners report the split)
-        self.render_seconds = 0.0
-
-        obs_spaces: dict[str, spaces.Space] = {
-            f"{c}_rgb": spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8) for c in cameras
-        }
-        obs_spaces["proprio"] = spaces.Box(-np.inf, np.inf, (8,), np.float32)
-        obs_spaces["instruction"] = spaces.Text(max_length=256, charset=" abcdefghijklmnopqrstuvwxyz,.'-")
-        self.observation_space = spaces.Dict(obs_spaces)
-        self.action_space = spaces.Box(-1.0, 1.0, (7,), np.float32)
 
     # --- gymnasium API --------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        options = dict(options or {})
-        if "init_state_index" in options:
-            i = int(options["init_state_index"])
-            if not 0 <= i < len(self.init_seeds):
-                raise ValueError(f"init_state_index: expected 0..{len(self.init_seeds) - 1}, got {i}")
-            ep_seed = self.init_seeds[i]
-        elif seed is not None:
-            ep_seed = int(seed)
-        else:
-            ep_seed = int(self.np_random.integers(0, 2**31 - 1))
+        ep_seed, _ = self._episode_seed(seed, dict(options or {}))
         self.episode = self.task.sample(ep_seed)
         self.scene.set_layout(self.episode.layout)
         self._raw = self.scene.reset()
@@ -92,41 +59,19 @@ class TabletopEnv(gym.Env):
         self.episode_id += 1
         return self._obs(), self._info(False)
 
-    def step(self, action):
-        if self.episode is None:
-            raise RuntimeError("step() called before reset()")
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (7,):
-            raise ValueError(f"action: expected shape (7,), got {np.shape(action)}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError("action: expected finite values")
-        self._raw, _, _, _ = self.scene.step(np.clip(a, -1.0, 1.0))
-        self.steps += 1
-        success = self.task.success(self.scene, self.episode)
-        truncated = (not success) and self.steps >= self.max_steps
-        return self._obs(), float(success), success, truncated, self._info(success)
+    # --- the world (RenderedSimEnv hooks) ---------------------------------------------------------
+    @property
+    def _sim(self) -> Any:
+        return self.scene.sim
 
-    def render(self):
-        cam = self.cameras[0] if self.cameras else "agentview"
-        return self._render(cam)
+    def _step_sim(self, action: np.ndarray) -> dict[str, Any]:
+        raw, _, _, _ = self.scene.step(action)
+        return raw
 
-    def close(self):
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+    def _close_sim(self) -> None:
         self.scene.close()
 
     # --- helpers ----------------------------------------------------------------------------------
-    def _render(self, camera: str) -> np.ndarray:
-        self.render_calls += 1
-        if self._renderer is None:
-            self._renderer = CameraRenderer(self.scene.sim.model._model, self.scene.sim.data._data,
-                                            self.image_size, self.image_size)
-        t = time.perf_counter()
-        img = self._renderer.render(camera)
-        self.render_seconds += time.perf_counter() - t
-        return img
-
     def _obs(self) -> dict[str, Any]:
         render, self.render_next = self.render_next, True
         obs: dict[str, Any] = {f"{c}_rgb": self._render(c) for c in self.cameras} if render else {}
@@ -134,20 +79,10 @@ class TabletopEnv(gym.Env):
         obs["instruction"] = self.episode.instruction if self.episode else ""
         return obs
 
-    def proprio(self) -> np.ndarray:
-        """eef position (3), eef axis-angle (3), gripper qpos (2), as LIBERO / OpenVLA-OFT."""
-        r = self._raw
-        return np.concatenate([r["robot0_eef_pos"], T.quat2axisangle(r["robot0_eef_quat"]),
-                               r["robot0_gripper_qpos"]]).astype(np.float32)
-
     def _info(self, success: bool) -> dict[str, Any]:
         ep = self.episode
         return {"success": bool(success), "task": self.task.name, "instruction": ep.instruction if ep else "",
                 "episode_seed": ep.seed if ep else None, "steps": self.steps}
-
-    def get_state(self) -> np.ndarray:
-        """Flat MuJoCo state (time, qpos, qvel), as robomimic / LIBERO ``states``."""
-        return np.array(self.scene.sim.get_state().flatten())
 
     def privileged_positions(self) -> dict[str, np.ndarray]:
         """World xyz (float32) of the episode's ``target`` object and its ``goal``.

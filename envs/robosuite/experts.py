@@ -1,4 +1,4 @@
-"""Scripted experts for the robosuite classic tasks (``envs.robosuite_tasks``), privileged state.
+"""Scripted experts for the robosuite classic tasks (``envs.robosuite.tasks``), privileged state.
 
 They reuse the tabletop experts' machinery (``envs.tabletop.experts.ScriptedExpert``: phases of
 waypoints with a yaw and a gripper command, a saturated proportional controller producing 7-D

@@ -1,8 +1,8 @@
 """robosuite's classic tasks (Lift, Stack, PickPlaceCan) behind the project's env interface.
 
 ``RobosuiteTaskEnv`` wraps one stock robosuite 1.4 environment with the conventions of
-``envs.tabletop.env.TabletopEnv``: observation dict ``agentview_rgb`` / ``eye_in_hand_rgb``
-(uint8 ``[H, W, 3]``, upright; only the cameras asked for), ``proprio`` (float32 ``[8]``: eef
+``envs.tabletop.env.TabletopEnv`` (both are ``envs.base_env.RenderedSimEnv``: spaces, step tail,
+render, close and proprio are shared): observation dict ``agentview_rgb`` / ``eye_in_hand_rgb`` (uint8 ``[H, W, 3]``, upright; only the cameras asked for), ``proprio`` (float32 ``[8]``: eef
 position 3, eef axis-angle 3, gripper finger qpos 2) and ``instruction``; 7-D OSC_POSE delta
 actions in ``[-1, 1]`` (gripper -1 open / +1 closed, 20 Hz); reward 1 on success,
 ``terminated`` at success (robosuite's ``_check_success()``), ``truncated`` at ``max_steps``;
@@ -33,8 +33,8 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
+from envs.base_env import CAMERAS, CONTROL_FREQ, RenderedSimEnv
 from envs.object_poses import ObjectPoses
 from envs.protocol import EvalProtocol
 from envs.registry import GYM_NAMESPACE, NUM_INIT_STATES, SUITE_ALIASES, TaskSpec, register_suite
@@ -49,8 +49,6 @@ INSTRUCTIONS = {
     "Stack": "stack the red cube on the green cube",
     "PickPlaceCan": "put the can in its bin",
 }
-CAMERAS = ("agentview", "eye_in_hand")
-CONTROL_FREQ = 20
 INIT_SEED_BASE = 2_000_000
 MODEL_SEED = 0  # numpy seed while the model is built (robosuite samples the Lift cube's size then)
 
@@ -88,7 +86,7 @@ def register_robosuite() -> None:
     for t in ROBOSUITE_TASKS:
         env_id = robosuite_env_id(t)
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point="envs.robosuite_tasks:RobosuiteTaskEnv", kwargs={"task": t},
+            gym.register(id=env_id, entry_point="envs.robosuite.tasks:RobosuiteTaskEnv", kwargs={"task": t},
                          max_episode_steps=None, disable_env_checker=True)
     register_suite(ROBOSUITE_SUITE, _robosuite_suite)
     SUITE_ALIASES.setdefault("robosuite", ROBOSUITE_SUITE)
@@ -175,10 +173,9 @@ class RobosuiteScene(ObjectPoses):
         return float(rs.table_offset[2]) if hasattr(rs, "table_offset") else float(rs.bin1_pos[2])
 
 
-class RobosuiteTaskEnv(gym.Env):
+class RobosuiteTaskEnv(RenderedSimEnv):
     """A robosuite classic task with the tabletop env's observations, actions and resets."""
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": CONTROL_FREQ}
     #: frames are upright as returned (the runner must not flip them again)
     image_flip_applied = True
 
@@ -186,36 +183,19 @@ class RobosuiteTaskEnv(gym.Env):
                  image_size: int = 128, max_steps: int | None = None, render_mode: str | None = None):
         if task not in ROBOSUITE_TASKS:
             raise ValueError(f"task: expected one of {ROBOSUITE_TASKS}, got {task!r}")
-        cameras = tuple(cameras)
-        for cam in cameras:
-            if cam not in CAMERAS:
-                raise ValueError(f"cameras: expected a subset of {CAMERAS}, got {cam!r}")
-        if int(image_size) <= 0:
-            raise ValueError(f"image_size: expected a positive int, got {image_size!r}")
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode: expected None or 'rgb_array', got {render_mode!r}")
+        self._init_base(cameras, image_size, render_mode)
         if max_steps is not None and int(max_steps) <= 0:
             raise ValueError(f"max_steps: expected a positive int, got {max_steps!r}")
         self.task = task
         self.instruction = INSTRUCTIONS[task]
-        self.cameras, self.image_size, self.render_mode = cameras, int(image_size), render_mode
         self.max_steps = int(max_steps or ROBOSUITE_MAX_STEPS[task])
         self.init_seeds = robosuite_init_seeds(task)
         self.rs_env = self._make_robosuite_env(task)
         self.scene = RobosuiteScene(self.rs_env, self._task_objects())
-        self._renderer: Any = None
         self.episode: Episode | None = None
         self.episode_id = 0
         self.steps = 0
         self._raw: dict[str, Any] = {}
-
-        obs_spaces: dict[str, spaces.Space] = {
-            f"{c}_rgb": spaces.Box(0, 255, (self.image_size, self.image_size, 3), np.uint8) for c in cameras
-        }
-        obs_spaces["proprio"] = spaces.Box(-np.inf, np.inf, (8,), np.float32)
-        obs_spaces["instruction"] = spaces.Text(max_length=256, charset=" abcdefghijklmnopqrstuvwxyz,.'-")
-        self.observation_space = spaces.Dict(obs_spaces)
-        self.action_space = spaces.Box(-1.0, 1.0, (7,), np.float32)
 
     @staticmethod
     def _make_robosuite_env(task: str) -> Any:
@@ -253,17 +233,7 @@ class RobosuiteTaskEnv(gym.Env):
     # --- gymnasium API --------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        options = dict(options or {})
-        index = None
-        if "init_state_index" in options:
-            index = int(options["init_state_index"])
-            if not 0 <= index < len(self.init_seeds):
-                raise ValueError(f"init_state_index: expected 0..{len(self.init_seeds) - 1}, got {index}")
-            ep_seed = self.init_seeds[index]
-        elif seed is not None:
-            ep_seed = int(seed)
-        else:
-            ep_seed = int(self.np_random.integers(0, 2**31 - 1))
+        ep_seed, index = self._episode_seed(seed, dict(options or {}))
         with _numpy_global_seed(ep_seed):
             self._raw = self.rs_env.reset()
         # robosuite keeps the gripper's integrated command across resets; clear it so that an
@@ -275,53 +245,24 @@ class RobosuiteTaskEnv(gym.Env):
         self.episode_id += 1
         return self._obs(), self._info(False)
 
-    def step(self, action):
-        if self.episode is None:
-            raise RuntimeError("step() called before reset()")
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (7,):
-            raise ValueError(f"action: expected shape (7,), got {np.shape(action)}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError("action: expected finite values")
-        self._raw, _, _, _ = self.rs_env.step(np.clip(a, -1.0, 1.0))
-        self.steps += 1
-        success = self.check_success()
-        truncated = (not success) and self.steps >= self.max_steps
-        return self._obs(), float(success), success, truncated, self._info(success)
+    # --- the world (RenderedSimEnv hooks) ---------------------------------------------------------
+    @property
+    def _sim(self) -> Any:
+        return self.rs_env.sim
 
-    def render(self):
-        cam = self.cameras[0] if self.cameras else "agentview"
-        return self._render(cam)
+    def _step_sim(self, action: np.ndarray) -> dict[str, Any]:
+        raw, _, _, _ = self.rs_env.step(action)
+        return raw
 
-    def close(self):
-        if self._renderer is not None:
-            self._renderer.close()
-            self._renderer = None
+    def _close_sim(self) -> None:
         self.rs_env.close()
 
     # --- helpers ----------------------------------------------------------------------------------
-    def _render(self, camera: str) -> np.ndarray:
-        if self._renderer is None:
-            from envs.tabletop.render import CameraRenderer
-
-            sim = self.rs_env.sim
-            size = self.image_size
-            self._renderer = CameraRenderer(sim.model._model, sim.data._data, size, size)
-        return self._renderer.render(camera)
-
     def _obs(self) -> dict[str, Any]:
         obs: dict[str, Any] = {f"{c}_rgb": self._render(c) for c in self.cameras}
         obs["proprio"] = self.proprio()
         obs["instruction"] = self.instruction
         return obs
-
-    def proprio(self) -> np.ndarray:
-        """eef position (3), eef axis-angle (3), gripper qpos (2), as the tabletop env / LIBERO."""
-        from robosuite.utils.transform_utils import quat2axisangle
-
-        r = self._raw
-        return np.concatenate([r["robot0_eef_pos"], quat2axisangle(r["robot0_eef_quat"]),
-                               r["robot0_gripper_qpos"]]).astype(np.float32)
 
     def _info(self, success: bool) -> dict[str, Any]:
         ep = self.episode
@@ -331,10 +272,6 @@ class RobosuiteTaskEnv(gym.Env):
 
     def check_success(self) -> bool:
         return bool(self.episode is not None and self.rs_env._check_success())
-
-    def get_state(self) -> np.ndarray:
-        """Flat MuJoCo state (time, qpos, qvel), as robomimic / LIBERO ``states``."""
-        return np.array(self.rs_env.sim.get_state().flatten())
 
     def metadata_dict(self) -> dict[str, Any]:
         """Environment facts stored with demonstrations (JSON-serialisable)."""
