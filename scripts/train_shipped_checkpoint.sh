@@ -13,6 +13,9 @@
 #                   and their end-effector-relative copies), HOLDOUT demos per task kept out for the
 #                   held-out diagnostics every 1000 steps -> $WORK (resumes from its latest checkpoint);
 #                   NPROC processes (torchrun, gloo) with one thread each
+#   2b. head:       a spatial grounding head (soft-argmax over content-only cells) trained on the
+#                   frozen stage-2 model (--init-from, --train-only grounding. ground_cells.),
+#                   HEAD_STEPS steps with the far-frame weight -> $HEAD_WORK (skipped when HEAD_STEPS=0)
 #   3. export:      the inference files only (config, weights, norm stats, tokenizer) -> $OUT,
 #                   plus $OUT/README.md recording the exact commands, seeds, commit and log.
 set -euo pipefail
@@ -27,6 +30,8 @@ HOLDOUT=${HOLDOUT:-5}
 NPROC=${NPROC:-2}
 DATA=${DATA:-runs/g1/demos}
 WORK=${WORK:-runs/g1/dd}
+HEAD_STEPS=${HEAD_STEPS:-4000}
+HEAD_WORK=${HEAD_WORK:-runs/g2/spatial}
 OUT=${OUT:-checkpoints/tabletop-tiny-dd}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export MUJOCO_GL=${MUJOCO_GL:-egl} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-egl}
@@ -61,6 +66,22 @@ echo "[$(date -u +%FT%TZ)] stage 2: train -> $WORK"
 if [ ! -f "$WORK/model.safetensors" ]; then
     # continues from a checkpoint if there is one
     OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli "${TRAIN[@]}" --resume
+fi
+
+HEAD=("${TRAIN[@]}")
+for i in "${!HEAD[@]}"; do  # same data and model flags; the head's own schedule and output
+    case "${HEAD[$i]}" in
+        --out) HEAD[i+1]=$HEAD_WORK ;; --steps) HEAD[i+1]=$HEAD_STEPS ;; --warmup-steps) HEAD[i+1]=100 ;;
+        --seed) HEAD[i+1]=2 ;;
+    esac
+done
+HEAD+=(--init-from "$WORK" --ground-head spatial --ground-far-weight 4 --train-only grounding. ground_cells.)
+if [ "$HEAD_STEPS" -gt 0 ]; then
+    echo "[$(date -u +%FT%TZ)] stage 2b: spatial grounding head on the frozen model -> $HEAD_WORK"
+    if [ ! -f "$HEAD_WORK/model.safetensors" ]; then
+        OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli "${HEAD[@]}" --resume
+    fi
+    WORK=$HEAD_WORK
 fi
 
 echo "[$(date -u +%FT%TZ)] stage 3: export -> $OUT"
@@ -106,13 +127,14 @@ main job runs end to end on a fresh machine in minutes; its success rate is what
 reported as measured by \`make demo\` (raising it is the reproduction issue's job).
 
 Produced by \`scripts/train_shipped_checkpoint.sh\` with SEED=$SEED DEMOS_PER_TASK=$DEMOS_PER_TASK
-ACTION_NOISE=$ACTION_NOISE STEPS=$STEPS BATCH=$BATCH HOLDOUT=$HOLDOUT NPROC=$NPROC, i.e. exactly (the two
+ACTION_NOISE=$ACTION_NOISE STEPS=$STEPS BATCH=$BATCH HOLDOUT=$HOLDOUT NPROC=$NPROC HEAD_STEPS=$HEAD_STEPS, i.e. exactly (the two
 collections run in parallel):
 
 \`\`\`
 vla $(collect_args "$TASKS_A" "$DATA/a")
 vla $(collect_args "$TASKS_B" "$DATA/b")
 OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node $NPROC -m vla.cli ${TRAIN[*]}
+$( [ "$HEAD_STEPS" -gt 0 ] && echo "OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node $NPROC -m vla.cli ${HEAD[*]}" )
 \`\`\`
 
 - code commit: $COMMIT$DIRTY

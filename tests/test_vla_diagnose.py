@@ -140,3 +140,20 @@ def test_new_spatial_head_trains_on_a_frozen_checkpoint(demos_dir: Path, tmp_pat
     d = json.loads((out / "diagnostics.jsonl").read_text().splitlines()[-1])
     assert all(np.isfinite(d["ground_err_start_cm"]))
     assert train_main([*args, "--out", str(tmp_path / "x"), "--steps", "1", "--train-only", "nothing."]) == 2
+
+
+def test_closed_loop_grounding_diagnosis(demos_dir: Path, tmp_path: Path) -> None:
+    """scripts/diagnose_closed_loop.py runs real tabletop episodes and measures the head against privileged state."""
+    from scripts.diagnose_closed_loop import main as closed_loop
+
+    ckpt = tmp_path / "ckpt"
+    assert train_main(["--data", str(demos_dir), "--out", str(ckpt), "--steps", "1", "--ground-points", "2",
+                       "--ground-relative", *SMALL]) == 0
+    out = tmp_path / "cl.json"
+    assert closed_loop([str(ckpt), "--episodes-per-task", "1", "--tasks", "PickCube", "--oracle",
+                        "--json", str(out)]) == 0
+    r = json.loads(out.read_text())
+    assert r["episodes"] == 1 and r["oracle_points"] and set(r["ground_err_first_query_cm"]) == {
+        "target", "goal", "target - eef", "goal - eef"}
+    assert all(np.isfinite(v) and v >= 0 for v in r["ground_err_all_queries_cm"].values())
+    assert closed_loop([str(tmp_path / "nope")]) == 2
