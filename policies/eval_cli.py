@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--latency-steps", type=_latency, default=0, help="async: policy latency in control steps, or 'measured'")
     g.add_argument("--control-hz", type=float, default=20.0, help="async 'measured': control rate that converts seconds to steps")
     g.add_argument("--no-clip", action="store_true", help="do not clip actions to the env's action limits")
+    g.add_argument("--render-every-step", action="store_true",
+                   help="render the cameras on every step, also when no policy query reads them (default: only the "
+                        "steps whose observation is read; for comparing speed - outcomes are identical)")
     g = p.add_argument_group("running and output")
     g.add_argument("--workers", type=_positive, default=1,
                    help="parallel rollout workers: processes here, or Ray actors with --executor ray")
@@ -240,6 +243,7 @@ def build_setup(args: argparse.Namespace) -> tuple[RolloutSetup, dict[str, Any]]
         ),
         torch_threads=threads,
         clip_actions=not args.no_clip,
+        lazy_render=not args.render_every_step,
     )
     return setup, describe_policy(args.policy, overrides)
 

@@ -99,6 +99,8 @@ class RolloutSetup:
     video_fps: int = 20
     torch_threads: int | None = None
     clip_actions: bool = True
+    #: envs that support it render only observations the policy will read (False: every step)
+    lazy_render: bool = True
 
 
 def seed_everything(seed: int) -> None:
@@ -233,7 +235,7 @@ class RolloutWorker:
                     frames.append(f)
             # the protocol's image convention is applied once: by the env when it says so, else here
             flip = "none" if getattr(env.unwrapped, "image_flip_applied", False) else p.image_flip
-            lazy = hasattr(env.unwrapped, "render_next") and not spec.record_video
+            lazy = self.setup.lazy_render and hasattr(env.unwrapped, "render_next") and not spec.record_video
             for _ in range(p.max_steps):
                 t = time.perf_counter()
                 action = scheduler.act(apply_image_flip(obs, flip) if isinstance(obs, dict) else obs)

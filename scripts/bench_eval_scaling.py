@@ -52,6 +52,11 @@ def run_eval(args: argparse.Namespace, out: Path, extra: list[str], env: dict[st
             "sr": summary["overall"]["sr"]}
 
 
+def _outcomes(out: Path) -> list[tuple]:
+    recs = [json.loads(x) for x in (out / "episodes.jsonl").read_text().splitlines() if x.strip()]
+    return sorted((r["task"], r["episode"], r["success"], r["steps"], r.get("grasp_dist_cm")) for r in recs)
+
+
 def ray_cmd(*a: str) -> list[str]:
     return [str(Path(sys.executable).parent / "ray"), *a]
 
@@ -71,12 +76,17 @@ def main(argv: list[str] | None = None) -> int:
            "RAY_USAGE_STATS_ENABLED": "0"}
     work = Path(tempfile.mkdtemp(prefix="vbs", dir="/tmp"))
     rows: list[dict] = []
+    same = None
     load_before = load_average()
     try:
+        rows.append({"config": "process x1, render every step", **run_eval(
+            args, work / "p1all", ["--workers", "1", "--render-every-step"], env)})
         for workers in (1, 2):
             rows.append({"config": f"process x{workers}", **run_eval(args, work / f"p{workers}",
                                                                       ["--workers", str(workers)], env)})
             print(f"  done: process x{workers}", file=sys.stderr)
+        same = _outcomes(work / "p1all") == _outcomes(work / "p1")
+        print(f"  render-only-what-is-read: identical episode outcomes: {same}", file=sys.stderr)
         if not args.no_ray:
             addr = f"127.0.0.1:{args.port}"
             subprocess.run(ray_cmd("start", "--head", f"--port={args.port}", "--num-cpus=1",
@@ -96,17 +106,18 @@ def main(argv: list[str] | None = None) -> int:
                 subprocess.run(ray_cmd("stop", "--force"), env=env, capture_output=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    base = rows[0]["eval_wall_s"]
+    base = next(r["eval_wall_s"] for r in rows if r["config"] == "process x1")
     ray1 = next((r["eval_wall_s"] for r in rows if r["config"].startswith("ray, 1")), None)
     for r in rows:
         r["speedup_vs_process_x1"] = base / r["eval_wall_s"]
         if ray1 and r["config"].startswith("ray"):
             r["speedup_vs_ray_1_node"] = ray1 / r["eval_wall_s"]
-    result = {"policy": args.policy, "suite": args.suite, "tasks": args.tasks,
+    result = {"identical_outcomes_render_every_step_vs_only_read": same, "policy": args.policy, "suite": args.suite, "tasks": args.tasks,
               "episodes_per_task": args.episodes_per_task, "cpus": os.cpu_count(),
               "load_average_before": load_before, "load_average_after": load_average(), "rows": rows}
     print(f"\n{len(args.tasks) * args.episodes_per_task} episodes of {args.policy} on {args.suite}; "
-          f"{os.cpu_count()} CPUs, load average before {load_before}\n")
+          f"{os.cpu_count()} CPUs, load average before {load_before}; rendering only what is read gives "
+          f"identical outcomes: {same}\n")
     print("| executor | eval wall s | episodes/min | speed-up vs 1 process | policy / env / render % |")
     print("|---|---:|---:|---:|---|")
     for r in rows:
