@@ -116,6 +116,8 @@ def test_fine_tune_from_a_checkpoint_weights_far_frames_and_reports_start_error(
     ds = ChunkDataset(demos, b.config, *load_checkpoint(out)[1:])
     assert set(ds.point_weight.unique().tolist()) == {1.0, 5.0}
     assert ds.point_weight[0] == 5.0 and ds.point_weight[len(demos[0].actions) - 1] == 1.0
+    b.config.ground_near_weight = 0.0  # --ground-near-weight 0: far frames only
+    assert set(ChunkDataset(demos, b.config, *load_checkpoint(out)[1:]).point_weight.unique().tolist()) == {0.0, 5.0}
     capsys.readouterr()
     assert train_main([*args, "--out", str(tmp_path / "x"), "--init-from", str(tmp_path / "nope")]) == 2
     assert "--init-from" in capsys.readouterr().err

@@ -81,6 +81,9 @@ class VLAConfig:
     ground_head: str = "decoder"
     ground_far_weight: float = 0.0
     ground_far_m: float = 0.10
+    #: grounding-loss weight of the other (near) frames; 0 trains the head on far frames only,
+    #: where the gripper's own position is no cue to the object's
+    ground_near_weight: float = 1.0
     #: size of the text vocabulary before the action tokens (set when the model is built)
     text_vocab_size: int = 0
     #: `transformers` configs (``to_dict()`` with ``model_type``) of the two towers
@@ -110,9 +113,9 @@ class VLAConfig:
             raise ValueError(f"n_bins: expected >= 2, got {self.n_bins}")
         if int(self.ground_points) < 0:
             raise ValueError(f"ground_points: expected >= 0, got {self.ground_points!r}")
-        if float(self.ground_far_weight) < 0 or float(self.ground_far_m) < 0:
-            raise ValueError(f"ground_far_weight / ground_far_m: expected >= 0, got {self.ground_far_weight!r} / "
-                             f"{self.ground_far_m!r}")
+        if float(self.ground_far_weight) < 0 or float(self.ground_far_m) < 0 or float(self.ground_near_weight) < 0:
+            raise ValueError(f"ground_far_weight / ground_far_m / ground_near_weight: expected >= 0, got "
+                             f"{self.ground_far_weight!r} / {self.ground_far_m!r} / {self.ground_near_weight!r}")
         if not 0.0 <= float(self.ground_teacher_forcing) <= 1.0:
             raise ValueError(f"ground_teacher_forcing: expected a fraction in [0, 1], got {self.ground_teacher_forcing!r}")
         self.ground_mean = tuple(float(x) for x in self.ground_mean)

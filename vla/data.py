@@ -62,7 +62,8 @@ class ChunkDataset:
             if pts.shape[1] < config.ground_points:
                 raise ValueError(f"ground_points: expected <= {pts.shape[1]} recorded points, got {config.ground_points}")
             far = np.linalg.norm(pts[:, 0] - proprio[:, :3], axis=1) > config.ground_far_m
-            self.point_weight = torch.tensor(1.0 + config.ground_far_weight * far, dtype=torch.float32)
+            self.point_weight = torch.tensor(np.where(far, 1.0 + config.ground_far_weight, config.ground_near_weight),
+                                             dtype=torch.float32)
             pts = point_labels(pts[:, :config.ground_points], proprio[:, :3], config.ground_relative)
             self.points = torch.tensor(pts, dtype=torch.float32)
         lookup = {t: i for i, t in enumerate(texts)}

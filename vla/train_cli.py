@@ -64,6 +64,8 @@ def parser() -> argparse.ArgumentParser:
                    help="extra grounding-loss weight (1 + W) on frames whose gripper is farther than "
                         "--ground-far-m from the instructed object (the episode starts; default: 0)")
     g.add_argument("--ground-far-m", type=float, default=0.10, help="distance (m) for --ground-far-weight")
+    g.add_argument("--ground-near-weight", type=float, default=1.0, metavar="W",
+                   help="grounding-loss weight of the frames nearer than --ground-far-m (0: far frames only)")
     g.add_argument("--vision-hidden-size", type=int, default=None)
     g.add_argument("--vision-layers", type=int, default=None)
     g = p.add_argument_group("optimization")
@@ -206,6 +208,7 @@ def _setup(args: argparse.Namespace, np: Any) -> tuple | int:
                     ground_loss_weight=args.ground_weight,
                     ground_teacher_forcing=args.ground_teacher_forcing, ground_label_noise=args.ground_label_noise,
                     ground_far_weight=args.ground_far_weight, ground_far_m=args.ground_far_m,
+                    ground_near_weight=args.ground_near_weight,
                     ground_head=args.ground_head)
     flip = {"auto": None, "yes": True, "no": False}[args.flip_images]
     if args.diagnose_every and not args.holdout:
@@ -247,7 +250,7 @@ def _setup(args: argparse.Namespace, np: Any) -> tuple | int:
 GROUND_MODULES = ("grounding.", "ground_cells.")
 #: config fields that only shape training; ``--init-from`` takes them from the command line
 _TRAINING_FIELDS = ("crop_area", "ground_loss_weight", "ground_teacher_forcing", "ground_label_noise",
-                    "ground_far_weight", "ground_far_m")
+                    "ground_far_weight", "ground_far_m", "ground_near_weight")
 
 
 def _setup_from(args: argparse.Namespace, cfg: Any, demos: list, held: list) -> tuple | int:
