@@ -15,7 +15,8 @@
 #                   NPROC processes (torchrun, gloo) with one thread each
 #   2b. head:       a spatial grounding head (soft-argmax over content-only cells) trained on the
 #                   frozen stage-2 model (--init-from, --train-only grounding. ground_cells.),
-#                   HEAD_STEPS steps with the far-frame weight -> $HEAD_WORK (skipped when HEAD_STEPS=0)
+#                   HEAD_STEPS steps with the far-frame weight -> $HEAD_WORK (default 0: skipped; the
+#                   shipped checkpoint has no such stage - the spatial head is still experimental)
 #   3. export:      the inference files only (config, weights, norm stats, tokenizer) -> $OUT,
 #                   plus $OUT/README.md recording the exact commands, seeds, commit and log.
 set -euo pipefail
@@ -30,7 +31,7 @@ HOLDOUT=${HOLDOUT:-5}
 NPROC=${NPROC:-2}
 DATA=${DATA:-runs/g1/demos}
 WORK=${WORK:-runs/g1/dd}
-HEAD_STEPS=${HEAD_STEPS:-4000}
+HEAD_STEPS=${HEAD_STEPS:-0}
 HEAD_WORK=${HEAD_WORK:-runs/g2/spatial}
 OUT=${OUT:-checkpoints/tabletop-tiny-dd}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
