@@ -75,8 +75,6 @@ class VLAConfig:
     #: from the instructed object (weight ``1 + ground_far_weight`` there). Most demo frames have
     #: the gripper next to the object, so without it the head learns "the object is where the
     #: gripper is" and fails on the first frames of an episode, where it matters most
-    #: the grounding head's queries start from the instruction's mean token (``GroundingHead``)
-    ground_text_query: bool = False
     #: "decoder" (transformer decoder over [text | cells]) or "spatial" (soft-argmax over cells)
     ground_head: str = "decoder"
     ground_far_weight: float = 0.0

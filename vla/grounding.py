@@ -120,13 +120,12 @@ class SpatialGroundingHead(GroundingHead):
         return (points, logits) if return_logits else points
 
 
-def make_grounding_head(kind: str, hidden: int, n_points: int, max_text: int, n_cameras: int,
-                        text_query: bool = False) -> GroundingHead:
+def make_grounding_head(kind: str, hidden: int, n_points: int, max_text: int, n_cameras: int) -> GroundingHead:
     """The grounding head named by ``VLAConfig.ground_head``: ``decoder`` or ``spatial``."""
     if kind == "spatial":
         return SpatialGroundingHead(hidden, n_points, max_text, n_cameras)
     if kind == "decoder":
-        return GroundingHead(hidden, n_points, max_text, text_query=text_query)
+        return GroundingHead(hidden, n_points, max_text)
     raise ValueError(f"ground_head: expected 'decoder' or 'spatial', got {kind!r}")
 
 

@@ -116,8 +116,7 @@ class VLAModel(nn.Module):
             self.ground_coords = 0 if config.ground_head == "spatial" else int(config.image_coord_features) or 16
             self.ground_cells = nn.Linear(fine + self.ground_coords, hd)
             self.grounding = make_grounding_head(config.ground_head, hd, config.ground_head_points,
-                                                 int(config.max_instruction_tokens), len(config.cameras),
-                                                 text_query=config.ground_text_query)
+                                                 int(config.max_instruction_tokens), len(config.cameras))
         if config.head == "l1":
             self.l1_head = nn.Sequential(nn.Linear(hd, hd), nn.GELU(), nn.Linear(hd, 1))
         params = inspect.signature(inspect.unwrap(lm.base_model.forward)).parameters
