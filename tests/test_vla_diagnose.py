@@ -159,3 +159,40 @@ def test_closed_loop_grounding_diagnosis(demos_dir: Path, tmp_path: Path) -> Non
         "target", "goal", "target - eef", "goal - eef"}
     assert all(np.isfinite(v) and v >= 0 for v in r["ground_err_all_queries_cm"].values())
     assert closed_loop([str(tmp_path / "nope")]) == 2
+
+
+def test_early_frame_sampling_and_constant_lr(demos_dir: Path, tmp_path: Path, capsys) -> None:
+    """--early-frames N --early-fraction F: that share of every batch comes from the demos' first N
+    timesteps (the rest from anywhere); --lr-schedule constant holds the rate after the warm-up."""
+    from vla.data import ChunkDataset, sample_batch
+    from vla.train import TrainConfig, lr_lambda
+
+    src = tmp_path / "src"
+    args = ["--data", str(demos_dir), "--ground-points", "2", "--ground-relative", *SMALL]
+    assert train_main([*args, "--out", str(src), "--steps", "2", "--early-frames", "3", "--early-fraction", "1",
+                       "--lr-schedule", "constant"]) == 0
+    model, tok, act = load_checkpoint(src)
+    demos = load_demos(demos_dir)
+    ds = ChunkDataset(demos, model.config, tok, act)
+    assert ds.frame[0] == 0 and ds.frame[len(demos[0].actions)] == 0 and int(ds.frame.max()) > 20
+    seen = []
+    for s in range(20):
+        g = torch.Generator().manual_seed(s)
+        b = sample_batch(ds, g, 8, torch.arange(8), early_frames=3, early_fraction=0.5)
+        g = torch.Generator().manual_seed(s)
+        index = torch.randint(len(ds), (8,), generator=g)  # the draw sample_batch makes first
+        early = torch.nonzero(ds.frame < 3).squeeze(1)
+        index[:4] = early[torch.randint(len(early), (4,), generator=g)]
+        assert torch.equal(b["proprio"], ds.proprio[index])
+        assert (ds.frame[index[:4]] < 3).all()
+        seen.append(ds.frame[index[4:]])
+    assert int(torch.cat(seen).max()) >= 3  # the other half is drawn from every timestep
+    plain = sample_batch(ds, torch.Generator().manual_seed(0), 8, torch.arange(8))
+    again = sample_batch(ds, torch.Generator().manual_seed(0), 8, torch.arange(8), early_frames=0, early_fraction=1)
+    assert torch.equal(plain["proprio"], again["proprio"])  # off: the same numbers as before the option
+    f = lr_lambda(TrainConfig(steps=100, warmup_steps=10, lr_schedule="constant"))
+    assert f(4) == 0.5 and f(10) == f(50) == f(99) == 1.0
+    assert lr_lambda(TrainConfig(steps=100, warmup_steps=10))(99) < 0.2
+    capsys.readouterr()
+    assert train_main([*args, "--out", str(tmp_path / "x"), "--early-fraction", "1.5", "--early-frames", "3"]) == 2
+    assert "--early-fraction" in capsys.readouterr().err

@@ -66,6 +66,8 @@ class ChunkDataset:
                                              dtype=torch.float32)
             pts = point_labels(pts[:, :config.ground_points], proprio[:, :3], config.ground_relative)
             self.points = torch.tensor(pts, dtype=torch.float32)
+        #: each example's timestep within its demonstration (for sampling the episodes' starts)
+        self.frame = torch.tensor(np.concatenate([np.arange(len(d.actions)) for d in demos]))
         lookup = {t: i for i, t in enumerate(texts)}
         self.text_index = torch.tensor(np.concatenate([[lookup[d.instruction]] * len(d.actions) for d in demos]))
 
@@ -97,13 +99,20 @@ class ChunkDataset:
 
 
 def sample_batch(dataset: ChunkDataset, g: torch.Generator, batch_size: int, rows: torch.Tensor,
-                 train: bool = True) -> dict[str, torch.Tensor]:
+                 train: bool = True, early_frames: int = 0, early_fraction: float = 0.0) -> dict[str, torch.Tensor]:
     """Draw a global batch's randomness from ``g`` and build only its ``rows`` (data parallel).
 
     Every rank draws the same numbers, so a global batch is the same whatever the world size.
+    With ``early_frames`` N > 0, the first ``round(early_fraction * batch_size)`` examples are drawn
+    from the first N timesteps of the demonstrations only (the episodes' starts, where the gripper
+    is far from everything and the images alone say where the named object is).
     """
     cfg = dataset.config
     index = torch.randint(len(dataset), (batch_size,), generator=g)
+    n_early = round(early_fraction * batch_size) if early_frames > 0 else 0
+    if n_early:
+        early = torch.nonzero(dataset.frame < early_frames).squeeze(1)
+        index[:n_early] = early[torch.randint(len(early), (n_early,), generator=g)]
     offsets = torch.rand(batch_size, len(cfg.cameras), 2, generator=g)
     noise = torch.rand(batch_size, cfg.action_tokens + 1, generator=g)
     out = dataset.batch(index[rows], offsets[rows] if train else None, noise[rows])

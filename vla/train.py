@@ -43,6 +43,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     warmup_steps: int = 50
     min_lr_ratio: float = 0.1
+    lr_schedule: str = "cosine"  # cosine | constant (after the warm-up)
     clip_grad: float = 1.0
     seed: int = 0
     save_every: int = 0  # 0: only at the end
@@ -61,6 +62,8 @@ class TrainConfig:
             raise ValueError("steps, batch_size, grad_accum: expected positive integers")
         if self.batch_size % self.grad_accum:
             raise ValueError(f"batch_size: expected a multiple of grad_accum={self.grad_accum}, got {self.batch_size}")
+        if self.lr_schedule not in ("cosine", "constant"):
+            raise ValueError(f"lr_schedule: expected cosine or constant, got {self.lr_schedule!r}")
         if self.precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision: expected auto, bf16 or fp32, got {self.precision!r}")
 
@@ -80,11 +83,13 @@ def set_train_mode(model: torch.nn.Module, train_only: tuple[str, ...]) -> None:
 
 
 def lr_lambda(cfg: TrainConfig) -> Callable[[int], float]:
-    """Linear warm-up to 1, then cosine decay to ``min_lr_ratio`` at the last step."""
+    """Linear warm-up to 1, then cosine decay to ``min_lr_ratio`` at the last step (or constant 1)."""
 
     def f(step: int) -> float:
         if step < cfg.warmup_steps:
             return (step + 1) / cfg.warmup_steps
+        if cfg.lr_schedule == "constant":
+            return 1.0
         span = max(1, cfg.steps - cfg.warmup_steps)
         t = min(1.0, (step - cfg.warmup_steps) / span)
         return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t))

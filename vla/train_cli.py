@@ -75,6 +75,12 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--lr", type=float, default=3e-4)
     g.add_argument("--weight-decay", type=float, default=0.01)
     g.add_argument("--warmup-steps", type=int, default=50)
+    g.add_argument("--lr-schedule", choices=("cosine", "constant"), default="cosine",
+                   help="after the linear warm-up: cosine decay to 0.1 x --lr, or constant (default: cosine)")
+    g.add_argument("--early-frames", type=int, default=0, metavar="N",
+                   help="draw --early-fraction of every batch from the demos' first N timesteps (default: 0, off)")
+    g.add_argument("--early-fraction", type=float, default=0.5, metavar="F",
+                   help="share of each batch drawn by --early-frames (default: 0.5; 1: only the first N)")
     g.add_argument("--clip-grad", type=float, default=1.0)
     g.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                    help="auto: bf16 autocast on GPUs that support it, fp32 otherwise")
@@ -160,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"vla train: --{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}",
                   file=sys.stderr)
             return 2
+    if not 0.0 <= args.early_fraction <= 1.0 or args.early_frames < 0:
+        print(f"vla train: --early-fraction: expected a number in [0, 1] and --early-frames >= 0, got "
+              f"{args.early_fraction} and {args.early_frames}", file=sys.stderr)
+        return 2
     if args.ground_points < 0 or args.holdout < 0 or args.diagnose_every < 0:
         print("vla train: --ground-points, --holdout, --diagnose-every: expected integers >= 0", file=sys.stderr)
         return 2
@@ -179,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     periodic = None
     if args.diagnose_every:
         periodic = partial(_diagnose_step, model, tokenizer, act_tok, held, args.out, args.diagnose_frames, args.seed)
-    history = train(model, partial(sample_batch, dataset), tcfg, args.out, tokenizer, act_tok, args.device,
+    batches = partial(sample_batch, dataset, early_frames=args.early_frames, early_fraction=args.early_fraction)
+    history = train(model, batches, tcfg, args.out, tokenizer, act_tok, args.device,
                     periodic=periodic, periodic_every=args.diagnose_every)
     rank, _ = dist_info()
     if rank == 0:
@@ -291,7 +302,7 @@ def _finish_setup(args: argparse.Namespace, model: Any, tokenizer: Any, act_tok:
     del demos  # the dataset holds resized copies; the full-size frames would double the memory
     tcfg = TrainConfig(steps=args.steps, batch_size=args.batch_size, grad_accum=args.grad_accum, lr=args.lr,
                        weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, clip_grad=args.clip_grad,
-                       seed=args.seed, save_every=args.save_every, keep_checkpoints=args.keep_checkpoints,
+                       lr_schedule=args.lr_schedule, seed=args.seed, save_every=args.save_every, keep_checkpoints=args.keep_checkpoints,
                        log_every=args.log_every, precision=args.precision, resume=args.resume,
                        progress=not args.no_progress, stop_at=args.stop_at, train_only=tuple(args.train_only))
     return model, tokenizer, act_tok, dataset, held, n_demos, tcfg
