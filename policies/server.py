@@ -206,6 +206,7 @@ class PolicyServer:
             self.port,
             compression=None,
             max_size=self.max_message_bytes,
+            max_queue=1,  # read one frame ahead per connection: a flooding client waits in TCP, not in our memory
             process_request=self._process_request,
             ping_interval=20,
             ping_timeout=20,

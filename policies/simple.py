@@ -34,14 +34,26 @@ def _check_dims(horizon: int, action_dim: int) -> None:
 
 
 class ConstantPolicy(Policy):
-    """Always returns the same action (default: zeros, i.e. hold still with gripper value 0)."""
+    """Always returns the same action (default: zeros, i.e. hold still with gripper value 0).
 
-    def __init__(self, value: float | list[float] = 0.0, horizon: int = 1, action_dim: int = 7) -> None:
+    ``latency_ms`` makes every call take that long (sleeping, as a call that waits on an
+    accelerator does), for measuring a server or a control loop against a slow policy.
+    """
+
+    def __init__(self, value: float | list[float] = 0.0, horizon: int = 1, action_dim: int = 7,
+                 latency_ms: float = 0.0) -> None:
         _check_dims(horizon, action_dim)
+        if not float(latency_ms) >= 0:
+            raise ValueError(f"latency_ms must be >= 0, got {latency_ms}")
         self.horizon, self.action_dim = int(horizon), int(action_dim)
         self.value = _vector(value, self.action_dim, "value")
+        self.latency_s = float(latency_ms) / 1000.0
 
     def infer(self, obs: dict[str, Any]) -> np.ndarray:
+        if self.latency_s:
+            import time
+
+            time.sleep(self.latency_s)
         return np.tile(self.value, (self.horizon, 1))
 
     def metadata(self) -> dict[str, Any]:

@@ -6,7 +6,9 @@ prompt) from our client (:class:`hardware.client.PolicyClient`) and from the PyP
 ``openpi-client`` when installed. Reports per case: round-trip median / p99 / mean (ms), the
 server's own ``infer_ms`` (the clients' requests interleaved), server overhead = round trip - policy time (median), throughput of
 one client (requests/s), and the in-process cost of packing + unpacking the message.
-Target: server overhead < 5 ms. Prints a table and writes JSON.
+Target: server overhead < 5 ms. Fairness: one client's round trip alone and beside a client
+that floods requests without reading replies (policy sleeping 50 ms per call; served in turn,
+the ratio is at most ~2). Prints a table and writes JSON.
 
 With ``--ros 1`` / ``--ros 2`` it also measures the ROS path (needs .ci/setup.d/50-ros1.sh or
 51-ros2.sh): a probe node switches the camera image between two values, and the time from the
@@ -109,6 +111,69 @@ class ImageMeanPolicy:
         return {}
 
 
+def start_server(spec: str) -> tuple[subprocess.Popen, str]:
+    """``vla serve --policy SPEC --port 0`` in a subprocess; (process, ws:// url)."""
+    server = subprocess.Popen([sys.executable, "-m", "policies.serve_cli", "--policy", spec, "--port", "0"],
+                              cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = server.stdout.readline()
+    if "serving" not in line:
+        server.kill()
+        raise RuntimeError(f"server did not start: {line}{server.stderr.read()}")
+    return server, line.split()[3]
+
+
+def fairness(latency_ms: float, n: int, size: int) -> dict[str, Any]:
+    """A client's round trip alone and next to a client that sends requests without reading replies.
+
+    The policy sleeps ``latency_ms`` per call (one inference at a time). Served in turn, the
+    well-behaved client waits for at most one of the flooder's calls: ratio <= ~2 (the flooder
+    always has its next request queued when the server finishes one of ours).
+    """
+    import threading
+
+    from websockets.sync.client import connect
+
+    server, url = start_server(f"constant:value=0.1,horizon=8,latency_ms={latency_ms}")
+    obs = make_obs(2, size)
+    stop = threading.Event()
+    try:
+        client = PolicyClient(url)
+
+        def timed() -> list[float]:
+            out = []
+            for _ in tqdm(range(n), desc="fairness", leave=False, file=sys.stderr):
+                t0 = time.perf_counter()
+                client.infer(obs)
+                out.append((time.perf_counter() - t0) * 1000.0)
+            return out
+
+        client.infer(obs)
+        alone = timed()
+        with connect(url, compression=None, max_size=None, close_timeout=0.1) as flood:
+            flood.recv(timeout=10)
+            data = wire.packb(obs)
+
+            def flooding() -> None:
+                try:
+                    while not stop.is_set():
+                        flood.send(data)
+                except Exception:  # noqa: BLE001 - the server closed the socket at shutdown
+                    pass
+
+            t = threading.Thread(target=flooding, daemon=True)
+            t.start()
+            time.sleep(0.5)
+            beside = timed()
+            stop.set()
+    finally:
+        stop.set()
+        server.terminate()
+        server.wait(timeout=10)
+    a, b = percentile(alone, 50), percentile(beside, 50)
+    return {"policy_latency_ms": latency_ms, "requests": n, "alone_median_ms": a, "beside_flood_median_ms": b,
+            "beside_flood_p99_ms": percentile(beside, 99), "ratio": b / a}
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -196,21 +261,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--horizon", type=int, default=8, help="action chunk length of the served policy")
     p.add_argument("--ros", action="append", choices=["1", "2"], default=[], help="also measure the ROS path (repeatable)")
     p.add_argument("--switches", type=int, default=30, help="image switches for the ROS measurement")
+    p.add_argument("--fair-latency-ms", type=float, default=50.0,
+                   help="policy time per call in the fairness case (default 50; 0: skip the case)")
     p.add_argument("--out", default="outputs/bench_serve.json")
     args = p.parse_args(argv)
     if args.requests < 10:
         p.error("--requests must be >= 10")
 
-    server = subprocess.Popen(
-        [sys.executable, "-m", "policies.serve_cli", "--policy", f"constant:value=0.1,horizon={args.horizon}", "--port", "0"],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    server, url = start_server(f"constant:value=0.1,horizon={args.horizon}")
     rows: list[dict[str, Any]] = []
     try:
-        line = server.stdout.readline()
-        if "serving" not in line:
-            raise RuntimeError(f"server did not start: {line}{server.stderr.read()}")
-        url = line.split()[3]
         clients: dict[str, Any] = {"vla PolicyClient": PolicyClient(url)}
         try:
             from openpi_client.websocket_client_policy import WebsocketClientPolicy
@@ -237,6 +297,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['policy_infer_median_ms']:>7.3f} {r['overhead_median_ms']:>7.2f} {r['codec_ms']:>6.2f} {r['throughput_rps']:>7.0f}"
         )
     print("(ms; overhead = round trip - policy time, median; target < 5 ms)")
+    fair = fairness(args.fair_latency_ms, max(10, args.requests // 5), args.size) if args.fair_latency_ms > 0 else None
+    if fair:
+        print(f"fairness ({fair['policy_latency_ms']:.0f} ms policy): round trip median {fair['alone_median_ms']:.1f} ms "
+              f"alone, {fair['beside_flood_median_ms']:.1f} ms beside a client that floods without reading "
+              f"({fair['ratio']:.2f}x; served in turn: <= ~2x)")
     ros_rows = []
     for ros in args.ros:
         r = ros_latency(ros, args.switches, args.size)
@@ -255,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
         "rows": rows,
         "ros": ros_rows,
+        "fairness": fair,
         "target_overhead_ms": 5.0,
         "meets_target": all(r["overhead_median_ms"] < 5.0 for r in rows),
     }

@@ -214,6 +214,50 @@ def test_slow_and_broken_clients_do_not_stall_others(echo_server) -> None:
     flood.close()
 
 
+class RecordingPolicy(EchoPolicy):
+    """EchoPolicy that records which client (obs["who"]) each call served, in order."""
+
+    def __init__(self, delay_s: float) -> None:
+        super().__init__(delay_s)
+        self.order: list[str] = []
+
+    def infer(self, obs: dict[str, Any]) -> np.ndarray:
+        self.order.append(str(obs.get("who", "")))
+        return super().infer(obs)
+
+
+def test_clients_are_served_in_turn_next_to_a_flooding_client() -> None:
+    """Fairness: one request in flight per connection, served in arrival order, so between two
+    requests of a well-behaved client the server runs at most one request of a client that
+    floods without reading."""
+    policy = RecordingPolicy(delay_s=0.02)
+    with PolicyServer(policy, port=0) as server:
+        flood = connect(server.url, compression=None, close_timeout=0.1)
+        flood.recv(timeout=5)
+        stop = threading.Event()
+
+        def flooding() -> None:
+            while not stop.is_set():
+                flood.send(wire.packb({"x": 0.0, "who": "flood", "pad": np.zeros(10_000, np.uint8)}))
+
+        t = threading.Thread(target=flooding, daemon=True)
+        t.start()
+        time.sleep(0.2)
+        with PolicyClient(server.url, timeout_s=10) as client:
+            for i in range(15):
+                assert client.infer_chunk({"x": float(i), "who": "fair"})[0, 0] == i
+        stop.set()
+        order = list(policy.order)
+        first = order.index("fair")
+        fair_at = [k for k, w in enumerate(order) if w == "fair"]
+        assert len(fair_at) == 15
+        gaps = [b - a - 1 for a, b in zip(fair_at, fair_at[1:])]
+        assert max(gaps) <= 2, f"flood requests served between two fair ones: {gaps}"
+        assert first <= len([w for w in order[:first] if w == "flood"]) + 1
+        flood.close()
+        t.join(timeout=5)
+
+
 def test_api_key(echo_server) -> None:
     policy = EchoPolicy()
     with PolicyServer(policy, port=0, api_key="s3cret") as server:
