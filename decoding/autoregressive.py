@@ -97,6 +97,7 @@ def ar_decode(
             logits, state = inc.start(ids)
             stats.count_call(model_name)
             stats.row_nfe += 1
+            alive = [True] * B  # host copy of ~done
             for t in range(max_new_tokens):
                 scores = procs(ids, logits[:, -1].float())
                 if sample:
@@ -105,19 +106,21 @@ def ar_decode(
                     tok = scores.argmax(-1)
                 tok = torch.where(done, torch.full_like(tok, pad_id), tok)
                 out[:, t] = tok
-                for b in (~done).nonzero().flatten().tolist():
-                    stats.tokens_per_step[b].append(1)
-                    stats.commit_step[b, t] = t
+                for b in range(B):
+                    if alive[b]:
+                        stats.tokens_per_step[b].append(1)
+                        stats.commit_step[b, t] = t
                 ids = torch.cat([ids, tok[:, None]], dim=1)
                 newly = stops(ids, scores) if stops else torch.zeros_like(done)
                 if eos is not None:
                     newly |= torch.isin(tok, eos)
                 done |= newly.to(device)
-                if bool(done.all()) or t == max_new_tokens - 1:
+                alive = [not d for d in done.tolist()]  # the one host sync per step: which rows go on?
+                if not any(alive) or t == max_new_tokens - 1:
                     break
                 logits, state = inc.extend(tok[:, None], state)
                 stats.count_call(model_name)
-                stats.row_nfe[~done.cpu()] += 1
+                stats.row_nfe += torch.tensor(alive, dtype=torch.long)
     stats.extra["strategy"] = config.strategy
     stats.extra["tokens_per_target_call"] = tokens_per_call(out, pad_id, eos, stats.nfe_per_model.get(model_name, 0))
     return DecodeResult(out, stats)

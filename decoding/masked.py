@@ -25,7 +25,7 @@ from .commit_rules import COMMIT_RULES
 from .learned_filter import features_from
 from .model import call_logits, exact_prefix_cache, supports_cache
 from .remasking import REMASK_RULES
-from .sampling import RowRNG, choose_tokens
+from .sampling import RowRNG, choose_tokens, to_device
 from .schedules import SCHEDULES, remaining
 from .scores import SCORES, add_gumbel, token_score
 from .stats import DecodeResult, DecodeStats, Timer
@@ -106,26 +106,26 @@ class MaskedDecodeConfig:
 
 
 class _ActiveRNG:
-    """Draws noise only for active rows so a row's random stream is independent of its batch."""
+    """Draws noise only for active rows so a row's random stream is independent of its batch.
 
-    def __init__(self, rng: RowRNG, active: torch.Tensor) -> None:
-        self.rng = rng
-        self.rows = [int(i) for i in torch.nonzero(active).flatten().tolist()]
-        self.batch = active.shape[0]
+    ``rows`` are the active rows' indices, already on the host (the loop reads the active mask
+    once per step); the noise is drawn on the CPU and copied to the device without a sync.
+    """
 
-    def _fill(self, sub: torch.Tensor, shape: Sequence[int], value: float) -> torch.Tensor:
-        out = torch.full((self.batch, *shape), value, dtype=sub.dtype)
+    def __init__(self, rng: RowRNG, rows: list[int], batch: int) -> None:
+        self.rng, self.rows, self.batch = rng, rows, batch
+
+    def _fill(self, shape: Sequence[int], value: float, gumbel: bool) -> torch.Tensor:
+        out = torch.full((self.batch, *shape), value)
         if self.rows:
-            out[self.rows] = sub.cpu()
-        return out.to(self.rng.device)
+            out[self.rows] = self.rng.host_draw(shape, self.rows, gumbel)
+        return to_device(out, self.rng.device)
 
     def uniform(self, shape: Sequence[int], rows: Any = None) -> torch.Tensor:
-        sub = self.rng.uniform(shape, self.rows) if self.rows else torch.empty(0, *shape)
-        return self._fill(sub, shape, 0.5)
+        return self._fill(shape, 0.5, gumbel=False)
 
     def gumbel(self, shape: Sequence[int], rows: Any = None) -> torch.Tensor:
-        sub = self.rng.gumbel(shape, self.rows) if self.rows else torch.empty(0, *shape)
-        return self._fill(sub, shape, 0.0)
+        return self._fill(shape, 0.0, gumbel=True)
 
 
 def _normalize_allowed(allowed: torch.Tensor | None, B: int, L: int, V: int, mask_id: int, device: torch.device) -> torch.Tensor:
@@ -189,7 +189,8 @@ def masked_decode(
     commit_conf = torch.zeros(B, L, device=device)
     remask_count = torch.zeros(B, L, dtype=torch.long, device=device)
     row_nfe = torch.zeros(B, dtype=torch.long)
-    per_step: list[list[int]] = [[] for _ in range(B)]
+    # per-step records stay on the device until the end (no host sync inside the loop)
+    log: dict[str, list] = {"commits": [], "active": [], "remask": [], "remask_step": []}
     trace_steps: list[dict[str, Any]] = []
     allowed_full: torch.Tensor | None = None
     global_step = 0
@@ -219,7 +220,8 @@ def masked_decode(
             max_block_steps = (end - start) * (cfg.max_remasks + 1) + steps + 1
             while True:
                 active = masked[:, start:end].any(1)
-                if not active.any():
+                active_rows = active.tolist()  # the one host sync per step: is anything left to decode?
+                if not any(active_rows):
                     break
                 if t > 0:  # refinement step: rerun the model
                     if approximate and t % cfg.cache_refresh == 0:  # refresh the stale cache with a full pass
@@ -233,19 +235,21 @@ def masked_decode(
                 else:
                     blk_logits = logits[:, start:end]
                 stats.count_call("model")
-                row_nfe += active.cpu().long()
+                row_nfe += torch.tensor(active_rows, dtype=torch.long)
                 final = t + 1 >= max_block_steps
+                log["active"].append(active_rows)
                 _refine_step(
                     cfg, x, P, start, end, blk_logits, allowed_full, masked, commit_step, commit_conf,
-                    remask_count, active, n0, t, steps, _ActiveRNG(rng, active), state, global_step,
-                    per_step, stats, eos_id, final, trace_steps if record_trace else None, mask_id,
+                    remask_count, active, n0, t, steps,
+                    _ActiveRNG(rng, [b for b, a in enumerate(active_rows) if a], B), state, global_step,
+                    log, eos_id, final, trace_steps if record_trace else None, mask_id,
                 )
                 t += 1
                 global_step += 1
             start = end
 
     stats.row_nfe = row_nfe
-    stats.tokens_per_step = per_step
+    stats.tokens_per_step, stats.remask_events = _read_log(log, B, L)
     stats.commit_step = commit_step.cpu()
     stats.remask_count = remask_count.cpu()
     stats.extra["block_sizes"] = block_sizes
@@ -276,8 +280,7 @@ def _refine_step(
     rng: Any,
     state: dict[str, Any],
     global_step: int,
-    per_step: list[list[int]],
-    stats: DecodeStats,
+    log: dict[str, list],
     eos_id: int | None,
     final: bool,
     trace: list[dict[str, Any]] | None,
@@ -322,41 +325,49 @@ def _refine_step(
         cap = commit.sum(1)
         remask = REMASK_RULES[cfg.remask](ctx, cfg, cap) if cfg.remask != "none" else torch.zeros_like(commit)
 
-    # apply: commit proposals, then return re-masked tokens to mask
-    blk = x[:, P + s : P + e]
-    blk[commit] = x0[commit]
-    blk_masked[commit] = False
-    commit_step[:, s:e][commit] = global_step
-    commit_conf[:, s:e][commit] = conf[commit]
-    if remask.any():
-        blk[remask] = mask_id
-        blk_masked[remask] = True
-        commit_step[:, s:e][remask] = -1
-        remask_count[:, s:e][remask] += 1
-        for b, i in torch.nonzero(remask).tolist():
-            stats.remask_events.append((b, s + i, global_step))
+    # apply: commit proposals, then return re-masked tokens to mask (masked selects, no host sync)
+    blk = torch.where(remask, mask_id, torch.where(commit, x0, x[:, P + s : P + e]))
+    step_blk = commit_step[:, s:e]
+    commit_step[:, s:e] = torch.where(remask, -1, torch.where(commit, global_step, step_blk))
+    commit_conf[:, s:e] = torch.where(commit, conf, commit_conf[:, s:e])
+    remask_count[:, s:e] += remask.long()
+    masked[:, s:e] = (blk_masked & ~commit) | remask
     x[:, P + s : P + e] = blk
-    masked[:, s:e] = blk_masked
-    n_commit = commit.sum(1).tolist()
-    for b in range(x.shape[0]):
-        if bool(active[b]):
-            per_step[b].append(int(n_commit[b]))
+    log["commits"].append(commit.sum(1))
+    if cfg.remask != "none":
+        full = torch.zeros(x.shape[0], masked.shape[1], dtype=torch.bool, device=x.device)
+        full[:, s:e] = remask
+        log["remask"].append(full)
+        log["remask_step"].append(global_step)
     if eos_id is not None:
         _end_of_text(x, P, masked, commit_step, eos_id, global_step)
+
+
+def _read_log(log: dict[str, list], B: int, L: int) -> tuple[list[list[int]], list[tuple[int, int, int]]]:
+    """The loop's device-side records -> tokens committed per step per active row, and re-mask
+    events ``(row, position, step)`` (one host copy each, after decoding)."""
+    per_step: list[list[int]] = [[] for _ in range(B)]
+    if log["commits"]:
+        counts = torch.stack(log["commits"]).tolist()
+        for n, act in zip(counts, log["active"]):
+            for b in range(B):
+                if act[b]:
+                    per_step[b].append(int(n[b]))
+    events: list[tuple[int, int, int]] = []
+    if log["remask"]:
+        hits = torch.stack(log["remask"]).nonzero().tolist()  # (step index, row, position), in order
+        events = [(b, i, log["remask_step"][k]) for k, b, i in hits]
+    return per_step, events
 
 
 def _end_of_text(x: torch.Tensor, P: int, masked: torch.Tensor, commit_step: torch.Tensor, eos_id: int, step: int) -> None:
     """Learn2PD EoTP: every position after a committed EOS becomes EOS and is committed."""
     gen = x[:, P:]
     is_eos = (gen == eos_id) & ~masked
-    if not is_eos.any():
-        return
     L = gen.shape[1]
     first = torch.where(is_eos.any(1), is_eos.float().argmax(1), torch.full_like(is_eos[:, 0], L, dtype=torch.long))
     after = torch.arange(L, device=gen.device)[None, :] > first[:, None]
     fill = after & (masked | (gen != eos_id))
-    gen[fill] = eos_id
-    newly = fill & masked
-    commit_step[newly] = step
-    masked[after] = False
-    x[:, P:] = gen
+    commit_step.copy_(torch.where(fill & masked, step, commit_step))
+    masked &= ~after
+    x[:, P:] = torch.where(fill, eos_id, gen)

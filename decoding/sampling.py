@@ -29,16 +29,32 @@ class RowRNG:
         # CPU generators keep results identical across devices
         self.gens = [torch.Generator(device="cpu").manual_seed(s) for s in seeds]
 
-    def uniform(self, shape_per_row: Sequence[int], rows: Sequence[int] | None = None) -> torch.Tensor:
-        """Uniform(0, 1) samples ``[len(rows), *shape_per_row]``."""
+    def host_draw(self, shape_per_row: Sequence[int], rows: Sequence[int] | None = None,
+                  gumbel: bool = False) -> torch.Tensor:
+        """Uniform(0, 1) (or standard Gumbel) samples ``[len(rows), *shape_per_row]`` on the CPU."""
         idx = range(len(self.gens)) if rows is None else rows
         out = torch.stack([torch.rand(tuple(shape_per_row), generator=self.gens[i]) for i in idx])
-        return out.to(self.device)
+        if gumbel:
+            out = -torch.log(-torch.log(out.clamp_(1e-20, 1.0 - 1e-7)))
+        return out
+
+    def uniform(self, shape_per_row: Sequence[int], rows: Sequence[int] | None = None) -> torch.Tensor:
+        """Uniform(0, 1) samples ``[len(rows), *shape_per_row]`` on ``self.device``."""
+        return to_device(self.host_draw(shape_per_row, rows), self.device)
 
     def gumbel(self, shape_per_row: Sequence[int], rows: Sequence[int] | None = None) -> torch.Tensor:
-        """Standard Gumbel samples ``[len(rows), *shape_per_row]``."""
-        u = self.uniform(shape_per_row, rows).clamp_(1e-20, 1.0 - 1e-7)
-        return -torch.log(-torch.log(u))
+        """Standard Gumbel samples ``[len(rows), *shape_per_row]`` on ``self.device``."""
+        return to_device(self.host_draw(shape_per_row, rows, gumbel=True), self.device)
+
+
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """A CPU tensor onto ``device`` without making the host wait: pinned memory and an
+    asynchronous copy on CUDA (a copy from pageable memory waits for the stream first)."""
+    if device.type == "cpu":
+        return t
+    if device.type == "cuda":
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
 
 
 def filter_top_k(logits: torch.Tensor, k: int) -> torch.Tensor:
