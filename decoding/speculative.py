@@ -33,7 +33,7 @@ from decoding.autoregressive import check_prompt, eos_tensor, generated_lengths
 from decoding.drafters import DraftSetup, as_drafter
 from decoding.incremental import as_incremental, rollback
 from decoding.logits_processors import AllowedTokensLogitsProcessor
-from decoding.sampling import NEG_INF, RowRNG, choose_tokens, process_logits
+from decoding.sampling import NEG_INF, RowRNG, choose_tokens, process_logits, to_device
 from decoding.stats import DecodeResult, DecodeStats, Timer
 
 __all__ = ["SpecConfig", "speculative_decode", "leviathan_accept"]
@@ -154,16 +154,16 @@ def speculative_decode(
     eos_set = set(eos.tolist()) if eos is not None else set()
     prompt = prompt_ids.long()
     gen: list[list[int]] = [[] for _ in range(B)]
-    done = torch.zeros(B, dtype=torch.bool, device=device)
+    done = [False] * B  # on the host: the loop reads the device once per round (the acceptance)
     draft_lengths: list[int] = []
 
-    def target_logits(logits: torch.Tensor, pos0: torch.Tensor) -> torch.Tensor:
+    def target_logits(logits: torch.Tensor, pos0: list[int]) -> torch.Tensor:
         """Target logits [B, n, V] for generated positions pos0[b] + j, ``allowed`` applied."""
         lg = logits.float()
         if allow is not None:
             for j in range(lg.shape[1]):
                 for b in range(B):
-                    m = allowed_at(int(pos0[b]) + j)
+                    m = allowed_at(pos0[b] + j)
                     if m is not None:
                         lg[b, j] = lg[b, j].masked_fill(~m[b], NEG_INF)
         return lg
@@ -185,31 +185,36 @@ def speculative_decode(
         if len(gen[b]) >= max_new_tokens:
             done[b] = True
 
-    def current() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        lens = torch.tensor([len(g) for g in gen], dtype=torch.long, device=device)
-        width = int(lens.max())
-        tail = torch.full((B, width), pad_id, dtype=torch.long, device=device)
+    def current() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
+        """(ids [B, P + width], lengths [B], valid [B, P + width]) on the device, and the
+        generated lengths on the host; built from the host lists (no read-back)."""
+        lens_h = [len(g) for g in gen]
+        width = max(lens_h)
+        tail = torch.full((B, width), pad_id, dtype=torch.long)
         for b in range(B):
             if gen[b]:
                 tail[b, : len(gen[b])] = torch.tensor(gen[b], dtype=torch.long)
+        lens = to_device(torch.tensor(lens_h, dtype=torch.long), device)
         valid = torch.cat([valid_prompt, torch.arange(width, device=device)[None, :] < lens[:, None]], dim=1)
-        return torch.cat([prompt, tail], dim=1), P + lens, valid
+        return torch.cat([prompt, to_device(tail, device)], dim=1), P + lens, valid, lens_h
 
     with Timer(stats):
         if max_new_tokens > 0:
             logits, state = tgt.start(prompt)
             stats.count_call("target")
-            lg = target_logits(logits[:, -1:], torch.zeros(B, dtype=torch.long))[:, 0]
+            lg = target_logits(logits[:, -1:], [0] * B)[:, 0]
             tok = lg.argmax(-1) if greedy else choose_tokens(lg, rng, config.temperature, config.top_k, config.top_p)
-            for b in range(B):
-                append(b, [int(tok[b])])
+            for b, x in enumerate(tok.tolist()):
+                append(b, [x])
             k = config.num_draft
-            while not bool(done.all()):
-                ids, lengths, valid = current()
-                active = ~done
-                gen_len = lengths - P
-                remaining = (max_new_tokens - gen_len - 1).clamp(min=0)
-                k_eff = max(0, min(k, int(remaining[active].min() if not per_row else remaining[active].max())))
+            while not all(done):
+                ids, lengths, valid, lens_h = current()
+                act = [not d for d in done]
+                active = to_device(torch.tensor(act), device)
+                rem_h = [max(0, max_new_tokens - n - 1) for n in lens_h]
+                remaining = to_device(torch.tensor(rem_h, dtype=torch.long), device)
+                rem_active = [r for r, a in zip(rem_h, act) if a]
+                k_eff = max(0, min(k, min(rem_active) if not per_row else max(rem_active)))
                 draft = drafter.propose(ids, lengths, valid, k_eff, active, stats)
                 kd = draft.tokens.shape[1]
                 n_valid = torch.minimum(draft.n_valid.clamp(max=kd), remaining)
@@ -218,7 +223,7 @@ def speculative_decode(
                 pending = ids.gather(1, (lengths - 1)[:, None])
                 logits, state = tgt.extend(torch.cat([pending, draft.tokens], dim=1), state)
                 stats.count_call("target")
-                lg = target_logits(logits[:, -(kd + 1) :], gen_len)
+                lg = target_logits(logits[:, -(kd + 1) :], lens_h)
                 if greedy:
                     choice = lg.argmax(-1)  # [B, kd+1]
                     pos_valid = torch.arange(kd, device=device)[None, :] < n_valid[:, None]
@@ -230,30 +235,35 @@ def speculative_decode(
                     n_acc, resid = leviathan_accept(p, draft.q, draft.tokens, n_valid, u)
                     g = rng.gumbel((kd + 1, lg.shape[-1]))
                     choice = (torch.log(resid.clamp_min(0)) + g).argmax(-1)  # [B, kd+1]
+                # the round's one read-back: accepted and valid counts, the target's choices, the draft
+                rows = torch.cat([n_acc[:, None], n_valid[:, None], choice, draft.tokens.long()], dim=1).tolist()
+                n_acc_h, n_valid_h = [r[0] for r in rows], [r[1] for r in rows]
+                choice_h, draft_h = [r[2 : kd + 3] for r in rows], [r[kd + 3 :] for r in rows]
                 if per_row:
-                    n_keep = torch.where(active, n_acc, torch.zeros_like(n_acc))
-                    extra = choice.gather(1, n_keep[:, None]).squeeze(1)
+                    n_keep_h = [n if a else 0 for n, a in zip(n_acc_h, act)]
+                    extra_h = [c[n] for c, n in zip(choice_h, n_keep_h)]
                 else:
-                    m = int(n_acc[active].min())
-                    n_keep = torch.full_like(n_acc, m)
-                    extra = torch.where(n_acc > m, draft.tokens[:, m] if m < kd else choice[:, m], choice[:, m])
-                stats.drafted += int(n_valid[active].sum())
-                stats.accepted += int(torch.where(active, torch.minimum(n_acc, n_keep + 1), torch.zeros_like(n_acc)).sum())
-                act = active.tolist()
+                    m = min(n for n, a in zip(n_acc_h, act) if a)
+                    n_keep_h = [m] * B
+                    extra_h = [(d[m] if m < kd else c[m]) if n > m else c[m]
+                               for n, d, c in zip(n_acc_h, draft_h, choice_h)]
+                stats.drafted += sum(v for v, a in zip(n_valid_h, act) if a)
+                stats.accepted += sum(min(n, keep + 1) for n, keep, a in zip(n_acc_h, n_keep_h, act) if a)
                 for b in range(B):
                     if act[b]:
-                        append(b, draft.tokens[b, : int(n_keep[b])].tolist() + [int(extra[b])])
+                        append(b, draft_h[b][: n_keep_h[b]] + [extra_h[b]])
                 # target state: everything but each row's newest token
                 if per_row:
-                    state = rollback(tgt, state, torch.where(active, lengths + n_keep, lengths - 1))
+                    keep_len = [P + n + (keep if a else -1) for n, keep, a in zip(lens_h, n_keep_h, act)]
+                    state = rollback(tgt, state, to_device(torch.tensor(keep_len, dtype=torch.long), device))
                 else:
-                    state = rollback(tgt, state, int(lengths[0]) + m)
-                    target_len = int(gen_len[0]) + m + 1
+                    state = rollback(tgt, state, P + lens_h[0] + m)
+                    target_len = lens_h[0] + m + 1
                     for b in range(B):  # lock step: finished rows keep the common length with filler
                         gen[b].extend([pad_id] * (target_len - len(gen[b])))
-                drafter.accepted(n_keep)
+                drafter.accepted(to_device(torch.tensor(n_keep_h, dtype=torch.long), device))
                 if config.adaptive_length:
-                    all_acc = kd > 0 and bool((n_acc[active] >= n_valid[active]).all()) and bool((n_valid[active] == kd).all())
+                    all_acc = kd > 0 and all(n >= v and v == kd for n, v, a in zip(n_acc_h, n_valid_h, act) if a)
                     k = min(config.max_draft, k + 2) if all_acc else max(config.min_draft, k - 1)
     out = torch.full((B, max_new_tokens), pad_id, dtype=torch.long, device=device)
     for b in range(B):

@@ -73,3 +73,21 @@ def test_autoregressive_decode_syncs_once_per_token(cfg: ARDecodeConfig) -> None
         r = ar_decode(c.wrap(tiny_llama()), prompt, 16, cfg, eos_id=7)
     assert torch.equal(r.tokens, plain.tokens)
     assert len(c.events) <= r.stats.nfe + 2, c.by_site()
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0], ids=["greedy", "sample"])
+def test_speculative_loop_reads_the_device_once_per_round(temperature: float) -> None:
+    """The round's acceptance is read back in one copy; what the drafter or the cache rollback
+    read is theirs (a small-model drafter still reads per draft token: see the closing note)."""
+    from decoding.speculative import SpecConfig, speculative_decode
+
+    prompt = torch.randint(1, 60, (3, 10))
+    torch.manual_seed(1)
+    draft = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=128,
+                                         pad_token_id=0)).eval()
+    cfg = SpecConfig(num_draft=4, temperature=temperature)
+    with HostSyncCounter() as c:
+        r = speculative_decode(c.wrap(tiny_llama()), c.wrap(draft), prompt, 16, cfg)
+    own = [e for e in c.events if e[1].startswith("speculative.py")]
+    assert len(own) <= r.stats.nfe_per_model["target"] + 2, c.by_site()
