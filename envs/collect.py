@@ -130,18 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vla collect", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", default="tabletop-10", help="suite name (default: tabletop-10)")
-    p.add_argument("--episodes-per-task", type=int, default=50, help="successful demos to keep per task")
+    p.add_argument("--episodes-per-task", type=int, default=50, help="successful demos to keep per task (default: 50)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--tasks", default="", help="comma-separated subset of task names (default: all)")
-    p.add_argument("--cameras", default="agentview,eye_in_hand", help="comma-separated cameras to record")
-    p.add_argument("--image-size", type=int, default=128, help="square image size in pixels")
+    p.add_argument("--cameras", default="agentview,eye_in_hand", help="comma-separated cameras to record (default: agentview,eye_in_hand)")
+    p.add_argument("--image-size", type=int, default=128, help="square image size in pixels (default: 128)")
     p.add_argument("--action-noise", type=float, default=0.0,
-                   help="std of Gaussian noise added to the expert's executed arm actions (diverse demos)")
+                   help="std of Gaussian noise added to the expert's executed arm actions (diverse demos; default: 0)")
     p.add_argument("--action-labels", choices=("clean", "executed"), default="clean",
-                   help="record the expert's noise-free action (clean, DART-style) or the executed one")
-    p.add_argument("--seed", type=int, default=0, help="seed offset for episode layouts and noise")
+                   help="record the expert's noise-free action (clean, DART-style) or the executed one (default: clean)")
+    p.add_argument("--seed", type=int, default=0, help="seed offset for episode layouts and noise (default: 0)")
     p.add_argument("--max-attempts-factor", type=float, default=3.0,
-                   help="give up on a task after episodes-per-task x this many attempts")
+                   help="give up on a task after episodes-per-task x this many attempts (default: 3)")
     p.add_argument("--no-progress", action="store_true", help="disable the progress bar")
     return p
 

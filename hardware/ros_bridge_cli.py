@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The command's options (``vla ros-bridge --help``)."""
     p = argparse.ArgumentParser(prog="vla ros-bridge", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", required=True, help="bridge config (.yaml/.yml or .json): topics, rates, limits, policy")
-    p.add_argument("--ros", default="auto", choices=["1", "2", "auto"], help="ROS version (auto: 2 if rclpy imports, else 1)")
+    p.add_argument("--ros", default="auto", choices=["1", "2", "auto"], help="ROS version (default: auto: 2 if rclpy imports, else 1)")
     p.add_argument("--server", default=None, help="policy server URL (overrides policy.server in the config)")
     p.add_argument("--policy", default=None, help="in-process policy spec, e.g. 'sine' (overrides the config)")
     p.add_argument("--api-key-env", default=None, help="environment variable holding the server's API key")

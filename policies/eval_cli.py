@@ -21,6 +21,7 @@ from typing import Any
 
 from policies.chunking import ChunkingConfig
 from policies.runner import RolloutSetup
+from vla.cli_help import HelpFormatter
 
 DEFAULT_OUT = "runs/eval"
 
@@ -55,16 +56,6 @@ def _nonneg(text: str) -> int:
     if v < 0:
         raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
     return v
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Appends ``(default: X)`` only where the help does not already say it (no doubled defaults)."""
-
-    def _get_help_string(self, action: argparse.Action) -> str:
-        text = action.help or ""
-        if "default" in text.lower() or action.default in (None, False, argparse.SUPPRESS):
-            return text
-        return super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -23,6 +23,7 @@ from typing import Any
 from hardware import wire
 from policies.load import load_policy, registered_policies
 from policies.server import PolicyServer
+from vla.cli_help import HelpFormatter
 
 #: the largest camera side (pixels) a default frame limit allows for; robots send 128-512 px frames
 MAX_CAMERA_SIDE = 512
@@ -40,7 +41,7 @@ def default_message_limit(policy: Any) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="vla serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="vla serve", description=__doc__, formatter_class=HelpFormatter)
     p.add_argument("--policy", default="random", help="policy spec: NAME[:key=value,...] or package.module:Class (default: random)")
     p.add_argument("--checkpoint", default=None, help="serve a trained VLA checkpoint directory (same as --policy checkpoint:path=DIR)")
     p.add_argument("--device", default=None, help="device for --checkpoint (e.g. cpu, cuda)")

@@ -18,6 +18,7 @@ from decoding.learned_filter import train_filter
 from decoding.masked import MaskedDecodeConfig, masked_decode
 from decoding.presets import PRESETS, preset
 from decoding.synthetic import DependencyModel
+from vla.cli_help import HelpFormatter
 
 
 def make_task(batch: int, length: int, vocab: int, seed: int) -> tuple[DependencyModel, torch.Tensor]:
@@ -65,7 +66,7 @@ def format_table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="vla decode-demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(prog="vla decode-demo", description=__doc__, formatter_class=HelpFormatter)
     ap.add_argument("--batch", type=int, default=64, help="rows decoded together (default 64)")
     ap.add_argument("--length", type=int, default=56, help="tokens per row, e.g. 8 steps x 7 dims (default 56)")
     ap.add_argument("--vocab", type=int, default=64, help="vocabulary size incl. the mask token (default 64)")

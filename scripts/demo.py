@@ -18,7 +18,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from policies.eval_cli import HelpFormatter
+from vla.cli_help import HelpFormatter
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_CHECKPOINT = REPO / "checkpoints" / "tabletop-tiny-dd"

@@ -38,6 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from vla.cli_help import HelpFormatter
+
 REPO = Path(__file__).resolve().parent.parent
 HEADS = ("diffusion", "ar", "l1")
 #: the decoder the paper uses and the diffusion head's main evaluation: 12 steps, cosine, max-prob
@@ -74,7 +76,7 @@ def sweep_decoders(quick: bool = False) -> dict[str, tuple[str, dict[str, Any]]]
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vla reproduce", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--out", default=str(REPO / "runs" / "reproduce"), help="work and report folder")
     p.add_argument("--quick", action="store_true", help="tiny budgets for CI: 2 tasks, few steps, 1 episode")
     g = p.add_argument_group("data")

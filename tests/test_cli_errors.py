@@ -57,3 +57,34 @@ def test_every_subcommand_has_help_without_doubled_defaults() -> None:
         assert res.returncode == 0 and "usage:" in res.stdout, (name, res.stderr[-500:])
         flat = " ".join(res.stdout.split())
         assert not re.search(r"\(default: [^()]*\) \(default:", flat), (name, flat)
+
+
+def test_every_option_with_a_default_shows_it_in_help(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each subcommand's parser, caught as its main() parses ``--help``: every option that has a
+    default prints it (options without a help text included, e.g. train --steps --lr)."""
+    import argparse
+    import importlib
+
+    from vla.cli import available
+
+    caught: list[argparse.ArgumentParser] = []
+
+    def catch(self: argparse.ArgumentParser, *a: object, **k: object) -> None:
+        caught.append(self)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", catch)
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_known_args", catch)
+    checked = []
+    for name, (mod, fn, _) in available().items():
+        caught.clear()
+        with pytest.raises(SystemExit):
+            getattr(importlib.import_module(mod), fn)(["--help"])
+        parser = caught[-1]
+        for action in parser._actions:
+            if not action.option_strings or action.default in (None, False, argparse.SUPPRESS, "", [], ()):
+                continue
+            shown = " ".join(parser._get_formatter()._format_action(action).split())
+            assert "default" in shown.lower(), (name, shown)
+        checked.append(name)
+    assert {"train", "eval", "demo", "collect", "reproduce", "serve"} <= set(checked)

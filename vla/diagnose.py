@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .cli_help import HelpFormatter
 from .data import ChunkDataset
 from .grounding import denormalize_points
 from .hdf5_demos import Demo
@@ -219,7 +220,7 @@ def format_table(d: dict[str, Any]) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vla diagnose", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("checkpoint", help="checkpoint folder (vla train output)")
     p.add_argument("--data", nargs="+", required=True, help="HDF5 demo files or folders")
     p.add_argument("--holdout", type=int, default=0, metavar="N",

@@ -15,12 +15,13 @@ import sys
 from functools import partial
 from typing import Any
 
+from .cli_help import HelpFormatter
 from .config import HEADS, PREFIX_ORDERS, PRESETS, VISION_ARCHS
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vla train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+                                formatter_class=HelpFormatter)
     p.add_argument("--data", nargs="+", required=True, help="HDF5 files or directories holding them")
     p.add_argument("--out", required=True, help="output folder (checkpoints, final model, train_log.csv)")
     p.add_argument("--preset", choices=PRESETS, default="tiny")
