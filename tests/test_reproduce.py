@@ -15,7 +15,10 @@ import numpy as np
 import pytest
 from test_e2e_cli import vla
 
-from scripts.reproduce import ADAPTIVE, HEADS, MAIN_DECODER, aggregate, sweep_decoders, targets
+from scripts.reproduce_stages.evaluate import aggregate
+from scripts.reproduce_stages.report import targets
+from scripts.reproduce_stages.sweep import ADAPTIVE, MAIN_DECODER, sweep_decoders
+from scripts.reproduce_stages.train import HEADS
 
 
 @pytest.fixture(scope="module")
