@@ -196,3 +196,46 @@ def test_early_frame_sampling_and_constant_lr(demos_dir: Path, tmp_path: Path, c
     capsys.readouterr()
     assert train_main([*args, "--out", str(tmp_path / "x"), "--early-fraction", "1.5", "--early-frames", "3"]) == 2
     assert "--early-fraction" in capsys.readouterr().err
+
+
+def test_far_head_joins_a_spatial_head_trained_on_the_frozen_model(demos_dir: Path, tmp_path: Path, capsys) -> None:
+    """scripts/attach_far_head.py: the joined model takes the far head's points where it puts the
+    object farther than the switch distance from the gripper and the main head's elsewhere; it
+    saves, loads and runs as a policy; mismatched inputs are refused."""
+    from scripts.attach_far_head import main as attach_main
+    from vla.data import ChunkDataset
+    from vla.grounding import denormalize_points
+
+    src, far, out = tmp_path / "src", tmp_path / "far", tmp_path / "joined"
+    args = ["--data", str(demos_dir), "--ground-points", "2", "--ground-relative", *SMALL]
+    assert train_main([*args, "--out", str(src), "--steps", "2"]) == 0
+    assert train_main([*args, "--out", str(far), "--steps", "2", "--init-from", str(src), "--ground-head", "spatial",
+                       "--train-only", "grounding.", "ground_cells.", "--early-frames", "3", "--early-fraction", "1"]) == 0
+    assert attach_main([str(src), str(far), "--switch-m", "0.1", "--out", str(out)]) == 0
+    joined, tok, act = load_checkpoint(out)
+    main_model, _, _ = load_checkpoint(src)
+    far_model, _, _ = load_checkpoint(far)
+    assert joined.config.ground_switch_m == 0.1 and type(joined.grounding_far).__name__ == "SpatialGroundingHead"
+    ds = ChunkDataset(load_demos(demos_dir), joined.config, tok, act)
+    batch = ds.batch(torch.arange(0, len(ds), max(1, len(ds) // 24)))
+    with torch.no_grad():
+        enc = [m.encode_prefix(batch["pixels"], batch["proprio"], batch["text_ids"], batch["text_valid"]).points
+               for m in (joined, main_model, far_model)]
+    got, near_pts, far_pts = enc
+    rel = denormalize_points(far_pts, joined.config.ground_mean, joined.config.ground_std)[:, 2].norm(dim=-1)
+    use_far = rel > 0.1
+    for i in range(len(got)):
+        torch.testing.assert_close(got[i], far_pts[i] if use_far[i] else near_pts[i])
+    for m in (0.0, 1e3):  # both branches are reachable: every row switches at the extremes
+        joined.config.ground_switch_m = m if m else 1e-9
+        with torch.no_grad():
+            p = joined.encode_prefix(batch["pixels"], batch["proprio"], batch["text_ids"], batch["text_valid"]).points
+        torch.testing.assert_close(p, far_pts if not m else near_pts)
+    capsys.readouterr()
+    assert attach_main([str(far), str(src), "--out", str(tmp_path / "x")]) == 2  # swapped
+    assert "main_dir" in capsys.readouterr().err
+    assert attach_main([str(src), str(src), "--out", str(tmp_path / "x")]) == 2
+    other = tmp_path / "other"
+    assert train_main([*args, "--out", str(other), "--steps", "3", "--init-from", str(src), "--ground-head", "spatial"]) == 0
+    assert attach_main([str(src), str(other), "--out", str(tmp_path / "x")]) == 2  # trained more than the head
+    assert "outside the grounding head" in capsys.readouterr().err

@@ -82,6 +82,11 @@ class VLAConfig:
     #: grounding-loss weight of the other (near) frames; 0 trains the head on far frames only,
     #: where the gripper's own position is no cue to the object's
     ground_near_weight: float = 1.0
+    #: > 0: a second, spatial head for the episode's start ("far head"); its points replace the
+    #: main head's in rows where it puts the instructed object farther than this (metres) from
+    #: the end-effector. Needs ``ground_relative`` and a ``decoder`` main head
+    #: (``scripts/attach_far_head.py`` joins a trained model and a spatial head trained on it)
+    ground_switch_m: float = 0.0
     #: size of the text vocabulary before the action tokens (set when the model is built)
     text_vocab_size: int = 0
     #: `transformers` configs (``to_dict()`` with ``model_type``) of the two towers
@@ -114,6 +119,10 @@ class VLAConfig:
         if float(self.ground_far_weight) < 0 or float(self.ground_far_m) < 0 or float(self.ground_near_weight) < 0:
             raise ValueError(f"ground_far_weight / ground_far_m / ground_near_weight: expected >= 0, got "
                              f"{self.ground_far_weight!r} / {self.ground_far_m!r} / {self.ground_near_weight!r}")
+        if float(self.ground_switch_m) < 0 or (self.ground_switch_m and not (
+                self.ground_points and self.ground_relative and self.ground_head == "decoder")):
+            raise ValueError(f"ground_switch_m: expected 0, or > 0 with ground_points, ground_relative and the decoder "
+                             f"head, got {self.ground_switch_m!r} (ground_head {self.ground_head!r})")
         if not 0.0 <= float(self.ground_teacher_forcing) <= 1.0:
             raise ValueError(f"ground_teacher_forcing: expected a fraction in [0, 1], got {self.ground_teacher_forcing!r}")
         self.ground_mean = tuple(float(x) for x in self.ground_mean)

@@ -29,7 +29,7 @@ from torch import nn
 
 from .backbone import vision_width
 from .config import VLAConfig
-from .grounding import make_grounding_head, normalize_points
+from .grounding import denormalize_points, make_grounding_head, normalize_points
 
 
 @dataclass
@@ -117,18 +117,42 @@ class VLAModel(nn.Module):
             self.ground_cells = nn.Linear(fine + self.ground_coords, hd)
             self.grounding = make_grounding_head(config.ground_head, hd, config.ground_head_points,
                                                  int(config.max_instruction_tokens), len(config.cameras))
+            if config.ground_switch_m:  # the far head: spatial, content-only cells
+                self.ground_cells_far = nn.Linear(fine, hd)
+                self.grounding_far = make_grounding_head("spatial", hd, config.ground_head_points,
+                                                         int(config.max_instruction_tokens), len(config.cameras))
         if config.head == "l1":
             self.l1_head = nn.Sequential(nn.Linear(hd, hd), nn.GELU(), nn.Linear(hd, 1))
         params = inspect.signature(inspect.unwrap(lm.base_model.forward)).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
 
     # ------------------------------------------------------------------ prefix
+    def _camera_cells(self, cells: torch.Tensor, b: int, c: int) -> torch.Tensor:
+        """``[B*C, M, Hd]`` -> ``[B, C*M, Hd]`` with each camera's embedding added."""
+        cells = cells.reshape(b, c, cells.shape[1], -1) + self.camera_embed[None, :, None, :].to(cells.dtype)
+        return cells.flatten(1, 2)
+
+    def ground(self, cells: torch.Tensor | tuple[torch.Tensor, torch.Tensor], text: torch.Tensor,
+               text_valid: torch.Tensor) -> torch.Tensor:
+        """The grounding head's points ``[B, K', 3]`` (normalized). With a far head: its points in
+        rows where it puts the instructed object farther than ``ground_switch_m`` from the
+        end-effector (the episode's start, where the main head is weakest), the main head's elsewhere."""
+        if not isinstance(cells, tuple):
+            return self.grounding(cells, text, text_valid)
+        cfg = self.config
+        near = self.grounding(cells[0], text, text_valid)
+        far = self.grounding_far(cells[1], text, text_valid)
+        rel = denormalize_points(far.float(), cfg.ground_mean, cfg.ground_std)[:, cfg.ground_points]  # object - eef
+        use_far = rel.norm(dim=-1) > cfg.ground_switch_m
+        return torch.where(use_far[:, None, None], far, near)
+
     def encode_images(self, pixels: torch.Tensor, with_cells: bool = False
                       ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """``pixels [B, C, 3, S, S]`` (normalized) -> image tokens ``[B, C * N, Hd]``.
 
         ``with_cells``: also the grounding head's cells ``[B, C * M, Hd]`` from the finest feature
-        map (a ResNet's first stage, stride 4; a ViT's patch tokens) with grid coordinates.
+        map (a ResNet's first stage, stride 4; a ViT's patch tokens) with grid coordinates; with a
+        far head (``ground_switch_m``) a pair (main head's cells, far head's content-only cells).
         """
         b, c = pixels.shape[:2]
         out = self.vision(pixel_values=pixels.flatten(0, 1), output_hidden_states=with_cells)
@@ -138,12 +162,13 @@ class VLAModel(nn.Module):
             fine = out.hidden_states[-2] if feats.dim() == 4 else feats
             if fine.dim() == 4:
                 fine = fine.flatten(2).transpose(1, 2)
+            content = fine
             if self.ground_coords:
                 coords = grid_coord_features(fine.shape[1], self.ground_coords).to(fine)
                 fine = torch.cat([fine, coords.expand(fine.shape[0], -1, -1)], dim=-1)
-            cells = self.ground_cells(fine)
-            cells = cells.reshape(b, c, cells.shape[1], -1) + self.camera_embed[None, :, None, :].to(cells.dtype)
-            cells = cells.flatten(1, 2)
+            cells = self._camera_cells(self.ground_cells(fine), b, c)
+            if self.config.ground_switch_m:
+                cells = (cells, self._camera_cells(self.ground_cells_far(content), b, c))
         if feats.dim() == 4:  # a convolutional tower: [B*C, Hv, h, w] feature map -> one token per cell
             feats = feats.flatten(2).transpose(1, 2)
         n = feats.shape[1]
@@ -204,7 +229,7 @@ class VLAModel(nn.Module):
         text_valid = text_valid.to(img.device).bool()
         points = None
         if k:
-            points = self.grounding(cells, txt, text_valid)
+            points = self.ground(cells, txt, text_valid)
             src = points.detach()
             if point_tokens is not None:
                 src = torch.where(torch.isnan(point_tokens), src, point_tokens.to(src.dtype))
