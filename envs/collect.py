@@ -2,6 +2,7 @@
 
     vla collect --suite tabletop-10 --episodes-per-task 50 --out data/tabletop
     vla collect --suite libero_object --episodes-per-task 50 --out data/libero   # LIBERO-Object expert
+    vla collect --suite maniskill --episodes-per-task 50 --out data/maniskill   # ManiSkill3 experts
 
 Writes ``<out>/<Task>_demo.hdf5`` per task (layout in ``envs.hdf5_demos``) and
 ``<out>/summary.json``. Only successful episodes are kept; episode seeds come from a range
@@ -39,7 +40,12 @@ def collect_episode(env: Any, expert: Any, seed: int, label: str = "clean") -> t
     cams = [f"{c}_rgb" for c in env.cameras]
     rec: dict[str, list] = {k: [] for k in ["actions", "states", "rewards", "dones", "proprio", "joint_states", *cams]}
     success, done = False, False
-    joint_idx = env.scene.robots[0]._ref_joint_pos_indexes
+    # arm joint positions: envs that are not robosuite worlds (ManiSkill) provide joint_positions()
+    joint_positions = getattr(env, "joint_positions", None)
+    if joint_positions is None:
+        joint_idx = env.scene.robots[0]._ref_joint_pos_indexes
+        def joint_positions() -> np.ndarray:
+            return np.array(env.scene.sim.data.qpos[joint_idx], dtype=np.float32)
     privileged = getattr(env, "privileged_positions", None)  # training-only labels (target / goal xyz)
     while not done:
         if privileged is not None:
@@ -47,7 +53,7 @@ def collect_episode(env: Any, expert: Any, seed: int, label: str = "clean") -> t
                 rec.setdefault(key, []).append(value)
         rec["states"].append(env.get_state())
         rec["proprio"].append(obs["proprio"])
-        rec["joint_states"].append(np.array(env.scene.sim.data.qpos[joint_idx], dtype=np.float32))
+        rec["joint_states"].append(np.asarray(joint_positions(), dtype=np.float32))
         for c in cams:
             rec[c].append(obs[c])
         action = expert.act(obs)

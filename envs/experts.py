@@ -1,4 +1,4 @@
-"""The scripted expert for any env of ``envs``: picks the tabletop or the robosuite-classic expert.
+"""The scripted expert for any env of ``envs``: the tabletop, robosuite-classic or ManiSkill expert.
 
     expert = make_expert(env, noise=0.0, seed=0)   # expert.act(obs) -> 7-D action
 
@@ -11,8 +11,13 @@ from typing import Any
 
 
 def make_expert(env: Any, noise: float = 0.0, seed: int | None = None) -> Any:
-    """Scripted expert acting on ``env`` (a tabletop or robosuite-classic env, or a wrapper of one)."""
+    """Scripted expert acting on ``env`` (a tabletop, robosuite-classic or ManiSkill env, or a wrapper of one)."""
     from envs.robosuite.tasks import RobosuiteTaskEnv
+
+    if type(getattr(env, "unwrapped", env)).__name__ == "ManiSkillEnv":  # no import: mani_skill loads torch
+        from envs.maniskill.experts import make_maniskill_expert
+
+        return make_maniskill_expert(env, noise=noise, seed=seed)
 
     if isinstance(getattr(env, "unwrapped", env), RobosuiteTaskEnv):
         from envs.robosuite.experts import make_robosuite_expert

@@ -1,7 +1,7 @@
 """Suites the evaluation runner knows: a protocol and a per-task env factory for each.
 
 A :class:`Suite` adapts one simulator package (``envs/tabletop``, ``envs/libero``,
-``envs/robosuite``) to what the runner needs: ``protocol()`` (an
+``envs/robosuite``, ``envs/maniskill``) to what the runner needs: ``protocol()`` (an
 :class:`~envs.protocol.EvalProtocol`) and ``make_env(task, protocol)`` returning a gymnasium
 env whose ``reset(seed=..., options={"init_state_index": i})`` starts episode ``i`` and whose
 ``step`` reports ``info["success"]``.
@@ -104,14 +104,21 @@ def _robosuite_protocol() -> EvalProtocol:
     return robosuite_protocol()
 
 
+def _maniskill_protocol() -> EvalProtocol:
+    from envs.maniskill.tasks import maniskill_protocol
+
+    return maniskill_protocol()
+
+
 #: other names of a suite; any suite registered in ``envs.registry`` is also found by its own name
-ALIASES = {"tabletop-10": "tabletop", "robosuite-classic": "robosuite"}
+ALIASES = {"tabletop-10": "tabletop", "robosuite-classic": "robosuite", "maniskill3": "maniskill"}
 #: protocol suite name -> ``envs.registry`` suite name
 REGISTRY_NAMES = {"tabletop": "tabletop-10", "robosuite": "robosuite-classic"}
 
 SUITES: dict[str, Suite] = {
     "tabletop": Suite("tabletop", _tabletop_protocol, _registry_env),
     "robosuite": Suite("robosuite", _robosuite_protocol, _registry_env),
+    "maniskill": Suite("maniskill", _maniskill_protocol, _registry_env),
     **{
         n: Suite(n, _libero_protocol(n), _libero_env)
         for n in ("libero_spatial", "libero_object", "libero_goal", "libero_10", "libero_90")
