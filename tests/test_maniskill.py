@@ -188,11 +188,12 @@ def test_eval_cli_random_policy_writes_episodes(tmp_path):
         assert ep["instruction"] == INSTRUCTIONS["PushCube"]
 
 
-def test_missing_vulkan_is_one_clear_line():
-    """No Vulkan driver: building an env with cameras fails at once with what is missing."""
+@pytest.mark.parametrize("cameras", [("agentview",), ()])
+def test_missing_vulkan_is_one_clear_line(cameras):
+    """No Vulkan driver: building an env (cameras or not) fails at once, saying what is missing."""
     code = ("from envs.maniskill.env import ManiSkillEnv\n"
             "try:\n"
-            "    ManiSkillEnv('PushCube', cameras=('agentview',), image_size=16)\n"
+            f"    ManiSkillEnv('PushCube', cameras={cameras!r}, image_size=16)\n"
             "except RuntimeError as e:\n"
             "    print(type(e).__name__ + ': ' + str(e))\n")
     r = _run(["-c", code], timeout=120, env={"VK_ICD_FILENAMES": "/nonexistent/icd.json",
@@ -200,21 +201,8 @@ def test_missing_vulkan_is_one_clear_line():
     assert r.returncode == 0, r.stderr
     line = r.stdout.strip()
     assert "\n" not in line
-    assert line.startswith("VulkanUnavailable: ManiSkill cameras need Vulkan: ")
+    assert line.startswith("VulkanUnavailable: ManiSkill (SAPIEN) needs Vulkan: SAPIEN found no Vulkan rendering device")
     assert "lavapipe" in line and "60-maniskill.sh" in line
-
-
-@pytest.mark.slow
-def test_no_cameras_needs_no_vulkan():
-    code = ("import numpy as np\n"
-            "from envs.maniskill.env import ManiSkillEnv\n"
-            "env = ManiSkillEnv('PushCube', cameras=())\n"
-            "obs, _ = env.reset(options={'init_state_index': 0})\n"
-            "obs, *_ = env.step(np.zeros(7))\n"
-            "print(sorted(obs))\n")
-    r = _run(["-c", code], env={"VK_ICD_FILENAMES": "/nonexistent/icd.json", "VK_DRIVER_FILES": "/nonexistent/icd.json"})
-    assert r.returncode == 0, r.stderr
-    assert r.stdout.strip().splitlines()[-1] == "['instruction', 'proprio']"
 
 
 @pytest.mark.slow

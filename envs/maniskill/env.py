@@ -22,9 +22,10 @@ Reward 1 on success; ``terminated`` at success (the task's ``evaluate()["success
 ``reset(options={"init_state_index": i})`` starts fixed initial state ``i`` (ManiSkill's reset
 under the seed ``init_seeds[i]``); ``reset(seed=s)`` under seed ``s``; ``reset()`` draws one.
 
-Building an env imports ``mani_skill`` (torch, SAPIEN). With cameras it needs Vulkan
-(``envs.maniskill.vulkan``: a one-line error names what is missing); without cameras no
-renderer is created. Simulation: PhysX on the CPU, one env.
+Building an env imports ``mani_skill`` (torch, SAPIEN) and needs Vulkan, cameras or not
+(SAPIEN makes render materials while loading the robot; ``envs.maniskill.vulkan``: a one-line
+error names what is missing); without cameras no camera renderer is created. Simulation:
+PhysX on the CPU, one env.
 """
 
 from __future__ import annotations
@@ -145,10 +146,9 @@ class ManiSkillEnv(gym.Env):
         self._success = False
 
     def _make(self, render_backend: str) -> Any:
-        if self.renders:
-            from envs.maniskill.vulkan import check_vulkan
+        from envs.maniskill.vulkan import check_vulkan
 
-            check_vulkan()
+        check_vulkan()  # before importing mani_skill: one clear line instead of a SAPIEN traceback
         import mani_skill.envs  # noqa: F401 - registers the ManiSkill env ids
 
         _quiet_maniskill()

@@ -3,7 +3,8 @@
 ManiSkill3 renders its cameras with SAPIEN 3, which needs Vulkan: a GPU driver, or on a
 CPU-only machine Mesa's software driver lavapipe from Mesa >= 24 (Debian bookworm's own
 Mesa 22.3.6 lavapipe is too old: SAPIEN finds no device on it). ``.ci/setup.d/60-maniskill.sh``
-installs it. Envs built without cameras need no Vulkan at all (no renderer is created).
+installs it. Envs built without cameras need it too: SAPIEN creates render materials while
+it loads the robot's URDF, so only the camera renderer is left out then.
 """
 
 from __future__ import annotations
@@ -40,4 +41,4 @@ def check_vulkan() -> None:
     SAPIEN cannot render; return silently otherwise. The probe runs once per process."""
     problem = _vulkan_problem()
     if problem is not None:
-        raise VulkanUnavailable(f"ManiSkill cameras need Vulkan: {problem}; {SETUP_HINT}")
+        raise VulkanUnavailable(f"ManiSkill (SAPIEN) needs Vulkan: {problem}; {SETUP_HINT}")
