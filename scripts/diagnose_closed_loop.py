@@ -55,7 +55,8 @@ class GroundingProbe:
         prefix = self._orig(pixels, proprio, text_ids, text_valid, point_tokens=point_tokens)
         pred = denormalize_points(prefix.points.detach().float(), cfg.ground_mean, cfg.ground_std)[0].numpy()
         err = np.linalg.norm(pred - labels[0].numpy(), axis=-1) * 100
-        self.errors.append({"episode": self.episode_key, "err_cm": [float(x) for x in err]})
+        dist = float(np.linalg.norm(world[0, 0] - env.proprio()[:3]) * 100)
+        self.errors.append({"episode": self.episode_key, "err_cm": [float(x) for x in err], "eef_to_target_cm": dist})
         return prefix
 
 
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         first.setdefault(tuple(e["episode"]), e["err_cm"])
     first_err = np.array(list(first.values()))
     all_err = np.array([e["err_cm"] for e in probe.errors])
+    far = np.array([e["eef_to_target_cm"] > 10 for e in probe.errors])
     names = ["target", "goal", "target - eef", "goal - eef"][:all_err.shape[1]]
     result = {
         "checkpoint": args.checkpoint, "oracle_points": args.oracle, "episodes": len(records),
@@ -106,12 +108,17 @@ def main(argv: list[str] | None = None) -> int:
         "ground_err_first_query_cm": dict(zip(names, first_err.mean(0).round(2).tolist())),
         "ground_err_all_queries_cm": dict(zip(names, all_err.mean(0).round(2).tolist())),
         "ground_err_all_queries_median_cm": dict(zip(names, np.median(all_err, 0).round(2).tolist())),
+        # the head where the gripper is far from (> 10 cm) / near the instructed object
+        **{f"ground_err_{side}_queries_cm": dict(zip(names, all_err[sel].mean(0).round(2).tolist())) if sel.any() else {}
+           for side, sel in (("far", far), ("near", ~far))},
+        "queries": probe.errors,
         "wall_s": time.perf_counter() - t0, "records": records,
     }
     worker.close()
     print(f"{args.checkpoint}{' (oracle points)' if args.oracle else ''}: {result['successes']}/{len(records)} "
           "successes")
-    for key in ("ground_err_first_query_cm", "ground_err_all_queries_cm", "ground_err_all_queries_median_cm"):
+    for key in ("ground_err_first_query_cm", "ground_err_all_queries_cm", "ground_err_all_queries_median_cm",
+                "ground_err_far_queries_cm", "ground_err_near_queries_cm"):
         print(f"  {key}: " + ", ".join(f"{k} {v:.1f}" for k, v in result[key].items()))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
