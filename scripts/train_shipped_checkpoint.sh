@@ -13,10 +13,12 @@
 #                   and their end-effector-relative copies), HOLDOUT demos per task kept out for the
 #                   held-out diagnostics every 1000 steps -> $WORK (resumes from its latest checkpoint);
 #                   NPROC processes (torchrun, gloo) with one thread each
-#   2b. head:       a spatial grounding head (soft-argmax over content-only cells) trained on the
-#                   frozen stage-2 model (--init-from, --train-only grounding. ground_cells.),
-#                   HEAD_STEPS steps with the far-frame weight -> $HEAD_WORK (default 0: skipped; the
-#                   shipped checkpoint has no such stage - the spatial head is still experimental)
+#   2b. head:       the decoder grounding head replaced by a spatial one (soft-argmax over
+#                   content-only cells) trained on the frozen stage-2 model (--init-from,
+#                   --train-only grounding. ground_cells.), constant lr, batch 64: HEAD_STEPS steps on
+#                   the demos' first 6 frames only (--early-frames 6 --early-fraction 1) -> $HEAD_WORK/a,
+#                   then HEAD_STEPS steps with half of each batch from those frames, half from all
+#                   -> $HEAD_WORK/b (HEAD_STEPS=0 skips the stage)
 #   3. export:      the inference files only (config, weights, norm stats, tokenizer) -> $OUT,
 #                   plus $OUT/README.md recording the exact commands, seeds, commit and log.
 set -euo pipefail
@@ -31,8 +33,8 @@ HOLDOUT=${HOLDOUT:-5}
 NPROC=${NPROC:-2}
 DATA=${DATA:-runs/g1/demos}
 WORK=${WORK:-runs/g1/dd}
-HEAD_STEPS=${HEAD_STEPS:-0}
-HEAD_WORK=${HEAD_WORK:-runs/g2/spatial}
+HEAD_STEPS=${HEAD_STEPS:-1500}
+HEAD_WORK=${HEAD_WORK:-runs/g3/head}
 OUT=${OUT:-checkpoints/tabletop-tiny-dd}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export MUJOCO_GL=${MUJOCO_GL:-egl} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-egl}
@@ -69,20 +71,30 @@ if [ ! -f "$WORK/model.safetensors" ]; then
     OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli "${TRAIN[@]}" --resume
 fi
 
-HEAD=("${TRAIN[@]}")
-for i in "${!HEAD[@]}"; do  # same data and model flags; the head's own schedule and output
-    case "${HEAD[$i]}" in
-        --out) HEAD[i+1]=$HEAD_WORK ;; --steps) HEAD[i+1]=$HEAD_STEPS ;; --warmup-steps) HEAD[i+1]=100 ;;
-        --seed) HEAD[i+1]=2 ;;
-    esac
-done
-HEAD+=(--init-from "$WORK" --ground-head spatial --ground-far-weight 4 --train-only grounding. ground_cells.)
+head_args() {  # $1: init checkpoint, $2: output, $3: --early-fraction, $4: seed, $5: warm-up steps; stage 2's data flags
+    local a=("${TRAIN[@]}")
+    for i in "${!a[@]}"; do
+        case "${a[$i]}" in
+            --out) a[i+1]=$2 ;; --steps) a[i+1]=$HEAD_STEPS ;; --warmup-steps) a[i+1]=$5 ;; --seed) a[i+1]=$4 ;;
+            --batch-size) a[i+1]=64 ;; --diagnose-every) a[i+1]=300 ;; --save-every) a[i+1]=300 ;;
+        esac
+    done
+    echo "${a[@]}" --init-from "$1" --ground-head spatial --train-only grounding. ground_cells. \
+        --early-frames 6 --early-fraction "$3" --lr-schedule constant
+}
+HEAD_A=$(head_args "$WORK" "$HEAD_WORK/a" 1 2 100)
+HEAD_B=$(head_args "$HEAD_WORK/a" "$HEAD_WORK/b" 0.5 3 50)
 if [ "$HEAD_STEPS" -gt 0 ]; then
-    echo "[$(date -u +%FT%TZ)] stage 2b: spatial grounding head on the frozen model -> $HEAD_WORK"
-    if [ ! -f "$HEAD_WORK/model.safetensors" ]; then
-        OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli "${HEAD[@]}" --resume
-    fi
-    WORK=$HEAD_WORK
+    echo "[$(date -u +%FT%TZ)] stage 2b: spatial grounding head on the frozen model -> $HEAD_WORK/{a,b}"
+    for stage in A B; do
+        out=$HEAD_WORK/a; cmd=$HEAD_A
+        [ "$stage" = B ] && { out=$HEAD_WORK/b; cmd=$HEAD_B; }
+        if [ ! -f "$out/model.safetensors" ]; then
+            # shellcheck disable=SC2086
+            OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli $cmd --resume
+        fi
+    done
+    WORK=$HEAD_WORK/b
 fi
 
 echo "[$(date -u +%FT%TZ)] stage 3: export -> $OUT"
@@ -135,7 +147,7 @@ collections run in parallel):
 vla $(collect_args "$TASKS_A" "$DATA/a")
 vla $(collect_args "$TASKS_B" "$DATA/b")
 OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node $NPROC -m vla.cli ${TRAIN[*]}
-$( [ "$HEAD_STEPS" -gt 0 ] && echo "OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node $NPROC -m vla.cli ${HEAD[*]}" )
+$( [ "$HEAD_STEPS" -gt 0 ] && printf 'OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s\nOMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s' "$NPROC" "$HEAD_A" "$NPROC" "$HEAD_B" )
 \`\`\`
 
 - code commit: $COMMIT$DIRTY
