@@ -60,6 +60,8 @@ class DraftSetup:
     rng: RowRNG | None = None
     #: generated position -> bool [B, V] of allowed tokens (None: unconstrained)
     allowed_at: Callable[[int], torch.Tensor | None] = field(default=lambda pos: None)
+    #: False when ``allowed_at`` is None everywhere: drafters then skip reading positions back
+    constrained: bool = True
     prompt_len: int = 0
     #: rows advance together (the target cannot roll rows back separately)
     lockstep: bool = False
@@ -140,6 +142,8 @@ class SmallModelDrafter:
 
     def _step_logits(self, logits: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
         lg = logits.float()
+        if not self.setup.constrained:  # nothing to mask: no need to read the positions back
+            return lg
         pos = position.tolist()
         if all(p == pos[0] for p in pos):
             m = self.setup.allowed_at(pos[0])
@@ -158,19 +162,20 @@ class SmallModelDrafter:
             logits, self.state = self.inc.start(ids[:, : int(lengths[0])])
         else:
             assert self.fed is not None
-            unfed = lengths - self.fed
-            n = int(unfed.max())
-            if n < 1 or bool((unfed < 0).any()):
+            fed, ends = torch.stack([self.fed, lengths.to(self.fed.device)]).tolist()  # one read-back
+            unfed = [e - f for f, e in zip(fed, ends)]
+            n = max(unfed)
+            if n < 1 or min(unfed) < 0:
                 raise RuntimeError("drafter: its state is ahead of the sequence")
-            if bool((unfed == n).all()):
-                chunk = torch.stack([ids[b, int(self.fed[b]) : int(lengths[b])] for b in range(ids.shape[0])])
+            if min(unfed) == n:
+                chunk = torch.stack([ids[b, fed[b] : ends[b]] for b in range(ids.shape[0])])
                 logits, self.state = self.inc.extend(chunk, self.state)
             else:  # right-aligned chunk, filler on the left
                 chunk = torch.zeros(ids.shape[0], n, dtype=ids.dtype, device=ids.device)
                 real = torch.zeros(ids.shape[0], n, dtype=torch.bool, device=ids.device)
                 for b in range(ids.shape[0]):
-                    u = int(unfed[b])
-                    chunk[b, n - u :] = ids[b, int(self.fed[b]) : int(lengths[b])]
+                    u = unfed[b]
+                    chunk[b, n - u :] = ids[b, fed[b] : ends[b]]
                     real[b, n - u :] = True
                 logits, self.state = self.inc.extend(chunk, self.state, real)
         stats.count_call(self.model_name)

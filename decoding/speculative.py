@@ -142,7 +142,8 @@ def speculative_decode(
         return None if allow is None else allow.mask_at(pos, B, allowed.shape[-1], device)
 
     per_row = bool(getattr(tgt, "supports_row_rollback", False))
-    setup = DraftSetup(config.temperature, config.top_k, config.top_p, d_rng, allowed_at, P, lockstep=False)
+    setup = DraftSetup(config.temperature, config.top_k, config.top_p, d_rng, allowed_at, constrained=allow is not None,
+                       prompt_len=P, lockstep=False)
     drafter.reset(prompt_ids, attention_mask, setup)
     per_row = per_row and bool(getattr(drafter, "supports_row_rollback", False))
     setup.lockstep = not per_row

@@ -77,8 +77,8 @@ def test_autoregressive_decode_syncs_once_per_token(cfg: ARDecodeConfig) -> None
 
 @pytest.mark.parametrize("temperature", [0.0, 1.0], ids=["greedy", "sample"])
 def test_speculative_loop_reads_the_device_once_per_round(temperature: float) -> None:
-    """The round's acceptance is read back in one copy; what the drafter or the cache rollback
-    read is theirs (a small-model drafter still reads per draft token: see the closing note)."""
+    """The round's acceptance is read back in one copy; the small-model drafter and the cache
+    rollback add a few reads per round (their row bookkeeping), none per draft token."""
     from decoding.speculative import SpecConfig, speculative_decode
 
     prompt = torch.randint(1, 60, (3, 10))
@@ -91,3 +91,6 @@ def test_speculative_loop_reads_the_device_once_per_round(temperature: float) ->
         r = speculative_decode(c.wrap(tiny_llama()), c.wrap(draft), prompt, 16, cfg)
     own = [e for e in c.events if e[1].startswith("speculative.py")]
     assert len(own) <= r.stats.nfe_per_model["target"] + 2, c.by_site()
+    # with the drafter's and the cache rollback's reads (positions are not read back when no
+    # allowed-token constraint needs them; catching up reads fed / lengths once): was ~37 per round
+    assert len(c.events) <= 12 * r.stats.nfe_per_model["target"], c.by_site()
