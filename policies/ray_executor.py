@@ -92,6 +92,7 @@ class RayExecutor(Executor):
         self._ray: Any = None
         self._owns = False  # this executor connected (or started) the Ray runtime, so it disconnects
         self._actors: list[Any] = []
+        self._local_pids: set[int] = set()  # actor processes on this machine (a local runtime), reaped on close
 
     def _connect(self) -> Any:
         ray = _import_ray()
@@ -127,6 +128,11 @@ class RayExecutor(Executor):
                                                   max_restarts=0)
         self._kill_actors()
         self._actors = [remote.remote(setup) for _ in range(min(self.workers, len(specs)))]
+        if self.address is None:  # a local runtime: remember the processes, to make sure they end
+            try:
+                self._local_pids.update(ray.get([a.pid.remote() for a in self._actors], timeout=120))
+            except Exception:  # noqa: BLE001 - an actor that did not start is reported by the run below
+                pass
         queue: deque[tuple[EpisodeSpec, int]] = deque((s, 0) for s in specs)
         inflight: dict[Any, tuple[Any, EpisodeSpec, int]] = {}
         live = list(self._actors)
@@ -182,3 +188,31 @@ class RayExecutor(Executor):
             self._ray.shutdown()
         self._ray = None
         self._owns = False
+        _reap(self._local_pids)
+        self._local_pids = set()
+
+
+def _reap(pids: set[int], timeout_s: float = 15.0) -> None:
+    """Wait for this machine's actor processes to end after Ray let them go (killing an actor
+    returns before its process exits, and a loaded machine can take seconds); SIGKILL what is
+    still a Ray actor after ``timeout_s``, so that no process outlives the evaluation."""
+    import signal
+    import time
+
+    def alive(pid: int) -> bool:
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+        return b"_RolloutActor" in cmd  # not a reused pid, not a zombie (empty cmdline)
+
+    deadline = time.monotonic() + timeout_s
+    left = {p for p in pids if alive(p)}
+    while left and time.monotonic() < deadline:
+        time.sleep(0.1)
+        left = {p for p in left if alive(p)}
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
