@@ -27,7 +27,31 @@ CONTROL_FREQ = 20
 #: camera names either env can render
 CAMERAS = ("agentview", "eye_in_hand")
 
-__all__ = ["CAMERAS", "CONTROL_FREQ", "RenderedSimEnv"]
+__all__ = ["CAMERAS", "CONTROL_FREQ", "RenderedSimEnv", "check_action", "episode_seed"]
+
+
+def check_action(action: Any) -> np.ndarray:
+    """A 7-D action as float64, clipped to [-1, 1]; ``ValueError`` naming the problem otherwise."""
+    a = np.asarray(action, dtype=np.float64).reshape(-1)
+    if a.shape != (7,):
+        raise ValueError(f"action: expected shape (7,), got {np.shape(action)}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError("action: expected finite values")
+    return np.clip(a, -1.0, 1.0)
+
+
+def episode_seed(init_seeds: tuple[int, ...], np_random: np.random.Generator, seed: int | None,
+                 options: dict[str, Any]) -> tuple[int, int | None]:
+    """``(episode seed, init state index)`` of a reset: fixed init state ``i``
+    (``options["init_state_index"]``, seed ``init_seeds[i]``), else ``seed``, else a draw from ``np_random``."""
+    if "init_state_index" in options:
+        index = int(options["init_state_index"])
+        if not 0 <= index < len(init_seeds):
+            raise ValueError(f"init_state_index: expected 0..{len(init_seeds) - 1}, got {index}")
+        return int(init_seeds[index]), index
+    if seed is not None:
+        return int(seed), None
+    return int(np_random.integers(0, 2**31 - 1)), None
 
 
 class RenderedSimEnv(gym.Env):
@@ -94,25 +118,13 @@ class RenderedSimEnv(gym.Env):
     def _episode_seed(self, seed: int | None, options: dict[str, Any]) -> tuple[int, int | None]:
         """``(episode seed, init state index)`` of a reset: fixed init state ``i``, else ``seed``,
         else a draw from the env's generator (``self.init_seeds`` lists the fixed states' seeds)."""
-        if "init_state_index" in options:
-            index = int(options["init_state_index"])
-            if not 0 <= index < len(self.init_seeds):
-                raise ValueError(f"init_state_index: expected 0..{len(self.init_seeds) - 1}, got {index}")
-            return int(self.init_seeds[index]), index
-        if seed is not None:
-            return int(seed), None
-        return int(self.np_random.integers(0, 2**31 - 1)), None
+        return episode_seed(self.init_seeds, self.np_random, seed, options)
 
     # --- gymnasium API --------------------------------------------------------------------------
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self.episode is None:
             raise RuntimeError("step() called before reset()")
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (7,):
-            raise ValueError(f"action: expected shape (7,), got {np.shape(action)}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError("action: expected finite values")
-        self._raw = self._step_sim(np.clip(a, -1.0, 1.0))
+        self._raw = self._step_sim(check_action(action))
         self.steps += 1
         success = self.check_success()
         truncated = (not success) and self.steps >= self.max_steps

@@ -46,20 +46,19 @@ class Clock:
         self.wall, self.cpu = time.perf_counter() - self.w, time.process_time() - self.c
 
 
-def bench_steps(task: str, cameras: tuple[str, ...], size: int, steps: int) -> dict:
-    from envs.tabletop.env import TabletopEnv
-
+def time_env(make_env, cameras: tuple[str, ...], size: int, steps: int, n_reset: int) -> dict:
+    """Steps/s and reset time of the env ``make_env()`` builds (the first step, which warms up the
+    renderer, is not timed)."""
     with Clock() as make:
-        env = TabletopEnv(task, cameras=cameras, image_size=size)
+        env = make_env()
     rng = np.random.default_rng(0)
     env.reset(seed=0)
-    env.step(np.zeros(7))  # warm up the renderer
+    env.step(np.zeros(7))
     with Clock() as c:
         for _ in range(steps):
             _, _, term, trunc, _ = env.step(rng.uniform(-1, 1, 7))
             if term or trunc:
                 env.reset()
-    n_reset = 20
     with Clock() as r:
         for i in range(n_reset):
             env.reset(seed=i)
@@ -68,6 +67,12 @@ def bench_steps(task: str, cameras: tuple[str, ...], size: int, steps: int) -> d
             "steps_per_s_wall": steps / c.wall, "steps_per_s_cpu": steps / c.cpu,
             "reset_ms_wall": 1000 * r.wall / n_reset, "reset_ms_cpu": 1000 * r.cpu / n_reset,
             "make_s_wall": make.wall, "make_s_cpu": make.cpu}
+
+
+def bench_steps(task: str, cameras: tuple[str, ...], size: int, steps: int) -> dict:
+    from envs.tabletop.env import TabletopEnv
+
+    return time_env(lambda: TabletopEnv(task, cameras=cameras, image_size=size), cameras, size, steps, 20)
 
 
 def bench_collect(task: str, episodes: int, size: int) -> dict:
@@ -122,25 +127,8 @@ def expert_success(seeds: int, noise: float, tasks: list[str] | None = None, par
 def bench_maniskill_steps(task: str, cameras: tuple[str, ...], size: int, steps: int) -> dict:
     from envs.maniskill.env import ManiSkillEnv
 
-    with Clock() as make:
-        env = ManiSkillEnv(task, cameras=cameras, image_size=size)
-    rng = np.random.default_rng(0)
-    env.reset(seed=0)  # the first frame compiles the renderer's pipelines: not timed
-    env.step(np.zeros(7))
-    with Clock() as c:
-        for _ in range(steps):
-            _, _, term, trunc, _ = env.step(rng.uniform(-1, 1, 7))
-            if term or trunc:
-                env.reset()
-    n_reset = 10
-    with Clock() as r:
-        for i in range(n_reset):
-            env.reset(seed=i)
-    env.close()
-    return {"cameras": len(cameras), "image_size": size, "steps": steps,
-            "steps_per_s_wall": steps / c.wall, "steps_per_s_cpu": steps / c.cpu,
-            "reset_ms_wall": 1000 * r.wall / n_reset, "reset_ms_cpu": 1000 * r.cpu / n_reset,
-            "make_s_wall": make.wall, "make_s_cpu": make.cpu}
+    # the first frame compiles the renderer's pipelines: not timed
+    return time_env(lambda: ManiSkillEnv(task, cameras=cameras, image_size=size), cameras, size, steps, 10)
 
 
 def bench_libero_steps(suite: str, task: int, cameras: tuple[str, ...], size: int, steps: int) -> dict:

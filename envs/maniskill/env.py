@@ -39,6 +39,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from envs.base_env import check_action, episode_seed
 from envs.maniskill.tasks import (
     CONTROL_FREQ,
     INSTRUCTIONS,
@@ -170,16 +171,7 @@ class ManiSkillEnv(gym.Env):
     # --- gymnasium API --------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         super().reset(seed=seed)
-        options = dict(options or {})
-        if "init_state_index" in options:
-            index = int(options["init_state_index"])
-            if not 0 <= index < len(self.init_seeds):
-                raise ValueError(f"init_state_index: expected 0..{len(self.init_seeds) - 1}, got {index}")
-            ep_seed, idx = int(self.init_seeds[index]), index
-        elif seed is not None:
-            ep_seed, idx = int(seed), None
-        else:
-            ep_seed, idx = int(self.np_random.integers(0, 2**31 - 1)), None
+        ep_seed, idx = episode_seed(self.init_seeds, self.np_random, seed, dict(options or {}))
         self.ms_env.reset(seed=ep_seed)
         if self.renders:
             self._hide_heavy_visuals()
@@ -193,12 +185,7 @@ class ManiSkillEnv(gym.Env):
     def step(self, action: Any) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         if self.episode is None:
             raise RuntimeError("step() called before reset()")
-        a = np.asarray(action, dtype=np.float64).reshape(-1)
-        if a.shape != (7,):
-            raise ValueError(f"action: expected shape (7,), got {np.shape(action)}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError("action: expected finite values")
-        _, _, _, _, ms_info = self.ms_env.step(to_maniskill_action(np.clip(a, -1.0, 1.0))[None])
+        _, _, _, _, ms_info = self.ms_env.step(to_maniskill_action(check_action(action))[None])
         self.steps += 1
         success = bool(_scalar(ms_info["success"]))
         self._success = success
