@@ -7,6 +7,10 @@
 Writes ``<out>/<Task>_demo.hdf5`` per task (layout in ``envs.hdf5_demos``) and
 ``<out>/summary.json``. Only successful episodes are kept; episode seeds come from a range
 disjoint from the evaluation initial states, so demonstrations never replay a test episode.
+
+:func:`collect` also records other actors in the same layout (``make_actor``, ``keep="all"``):
+``vla rollouts`` (``policies/rollouts_cli.py``) uses it to record a policy's own episodes with
+the privileged positions, as on-policy training data for a grounding head.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,9 @@ def collect_episode(env: Any, expert: Any, seed: int, label: str = "clean") -> t
     if label not in ("clean", "executed"):
         raise ValueError(f"label: expected 'clean' or 'executed', got {label!r}")
     obs, info = env.reset(seed=seed)
+    start = getattr(expert, "start_episode", None)  # actors that are not experts: policy reset per episode
+    if start is not None:
+        start(obs, seed)
     cams = [f"{c}_rgb" for c in env.cameras]
     rec: dict[str, list] = {k: [] for k in ["actions", "states", "rewards", "dones", "proprio", "joint_states", *cams]}
     success, done = False, False
@@ -74,15 +82,24 @@ def collect_episode(env: Any, expert: Any, seed: int, label: str = "clean") -> t
             obs_out[key] = np.stack(rec[key]).astype(np.float32)
     demo = {"actions": np.stack(rec["actions"]), "states": np.stack(rec["states"]),
             "rewards": np.array(rec["rewards"], np.float32), "dones": np.array(rec["dones"], np.uint8),
-            "obs": obs_out, "instruction": info["instruction"], "task": info["task"], "seed": int(seed)}
+            "obs": obs_out, "instruction": info["instruction"], "task": info["task"], "seed": int(seed),
+            "success": success}
     return demo, success
 
 
 def collect(suite: str, episodes_per_task: int, out: str | Path, tasks: list[str] | None = None,
             cameras: tuple[str, ...] = ("agentview", "eye_in_hand"), image_size: int = 128,
             action_noise: float = 0.0, seed: int = 0, max_attempts_factor: float = 3.0,
-            progress: bool = True, label: str = "clean") -> dict[str, Any]:
-    """Collect ``episodes_per_task`` successful demos per task; return the summary dict."""
+            progress: bool = True, label: str = "clean",
+            make_actor: Callable[[Any, str], Any] | None = None, keep: str = "success",
+            seed_base: int = COLLECT_SEED_BASE, actor_name: str = "expert") -> dict[str, Any]:
+    """Collect ``episodes_per_task`` successful demos per task; return the summary dict.
+
+    ``make_actor(env, task_name)`` builds what acts (default: the task's scripted expert with
+    ``action_noise``); it needs ``act(obs) -> action`` and may have ``start_episode(obs, seed)``.
+    ``keep="all"`` keeps every episode, successful or not (then ``episodes_per_task`` episodes
+    are run per task).
+    """
     from tqdm import tqdm
 
     from envs.experts import make_expert
@@ -91,6 +108,8 @@ def collect(suite: str, episodes_per_task: int, out: str | Path, tasks: list[str
 
     if episodes_per_task < 1:
         raise ValueError(f"episodes_per_task: expected >= 1, got {episodes_per_task}")
+    if keep not in ("success", "all"):
+        raise ValueError(f"keep: expected 'success' or 'all', got {keep!r}")
     specs = get_suite(suite)
     if tasks:
         known = [s.name for s in specs]
@@ -101,29 +120,35 @@ def collect(suite: str, episodes_per_task: int, out: str | Path, tasks: list[str
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     summary: dict[str, Any] = {"suite": suite, "episodes_per_task": episodes_per_task, "action_noise": action_noise,
-                               "action_labels": label, "cameras": list(cameras), "image_size": image_size, "tasks": {}}
+                               "action_labels": label, "cameras": list(cameras), "image_size": image_size,
+                               "actor": actor_name, "keep": keep, "tasks": {}}
     t0 = time.time()
     bar = tqdm(total=episodes_per_task * len(specs), desc="collect", unit="demo", disable=not progress)
     for ti, spec in enumerate(specs):
         env = spec.make(cameras=tuple(cameras), image_size=image_size)
-        expert = make_expert(env, noise=action_noise, seed=seed * 7919 + ti)
-        demos, attempts, steps = [], 0, 0
-        max_attempts = int(np.ceil(episodes_per_task * max_attempts_factor))
-        base = COLLECT_SEED_BASE + 10_000 * ti + 1_000 * seed
+        if make_actor is None:
+            expert = make_expert(env, noise=action_noise, seed=seed * 7919 + ti)
+        else:
+            expert = make_actor(env, spec.name)
+        demos, attempts, steps, successes = [], 0, 0, 0
+        max_attempts = int(np.ceil(episodes_per_task * max_attempts_factor)) if keep == "success" else episodes_per_task
+        base = seed_base + 10_000 * ti + 1_000 * seed
         while len(demos) < episodes_per_task and attempts < max_attempts:
             demo, ok = collect_episode(env, expert, base + attempts, label=label)
             attempts += 1
             steps += len(demo["actions"])
-            if ok:
+            successes += int(ok)
+            if ok or keep == "all":
                 demos.append(demo)
                 bar.update(1)
-            bar.set_postfix(task=spec.name, kept=f"{len(demos)}/{attempts}")
+            bar.set_postfix(task=spec.name, kept=f"{len(demos)}/{attempts}", success=successes)
         path = out / f"{spec.name}_demo.hdf5"
         write_demo_file(path, demos, env.metadata_dict() | {"suite": suite, "action_noise": action_noise,
-                                                              "action_labels": label},
+                                                              "action_labels": label, "actor": actor_name},
                         suite=suite, task=spec.name)
         env.close()
-        summary["tasks"][spec.name] = {"kept": len(demos), "attempts": attempts, "steps": steps, "file": str(path)}
+        summary["tasks"][spec.name] = {"kept": len(demos), "attempts": attempts, "successes": successes,
+                                       "steps": steps, "file": str(path)}
     bar.close()
     summary["kept"] = sum(t["kept"] for t in summary["tasks"].values())
     summary["attempts"] = sum(t["attempts"] for t in summary["tasks"].values())

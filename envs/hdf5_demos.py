@@ -66,6 +66,8 @@ def write_demo_file(path: str | Path, demos: list[dict[str, Any]], env_meta: dic
             g.attrs["instruction"] = str(demo["instruction"])
             g.attrs["task"] = str(demo.get("task", task))
             g.attrs["seed"] = int(demo.get("seed", -1))
+            if "success" in demo:
+                g.attrs["success"] = bool(demo["success"])
             total += n
         data.attrs["total"] = total
         data.attrs["suite"] = suite

@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str, str]] = {
     "train": ("vla.train_cli", "main", "train a VLA policy on demonstrations"),
     "diagnose": ("vla.diagnose", "main", "does a checkpoint look and listen? swap sensitivity, correlation, localisation"),
     "eval": ("policies.eval_cli", "main", "closed-loop success-rate evaluation"),
+    "rollouts": ("policies.rollouts_cli", "main", "record a policy's own episodes (with privileged positions) as HDF5"),
     "serve": ("policies.serve_cli", "main", "serve a policy over websocket (openpi wire protocol)"),
     "ros-bridge": ("policies.ros_bridge_cli", "main", "run the ROS 1 / ROS 2 bridge node"),
     "reproduce": ("scripts.reproduce", "main", "diffusion vs AR vs L1 heads on the tabletop suite"),
