@@ -1,12 +1,13 @@
-"""Masked-diffusion decoding: iterative unmasking composed from named pieces.
+"""Masked-diffusion decoding: iterative unmasking, one loop composing the decoder's pieces.
 
-``masked_decode(model, prompt_ids, gen_len, config, mask_id=...)`` fills ``gen_len`` masked
-positions after the prompt. Each refinement step runs the model once, proposes a token per
-position (argmax or sampling), scores it (:mod:`decoding.scores`), re-masks uncertain kept
-tokens (:mod:`decoding.remasking`) and commits confident masked ones
-(:mod:`decoding.commit_rules`), block by block (:mod:`decoding.blocks`) on a schedule
-(:mod:`decoding.schedules`). Rows of a batch are independent: each has its own random stream
-and may finish at a different step. With ``cache="prefix"`` (or ``"dual"``) and a model that
+``masked_decode(model, prompt_ids, gen_len, decoder, mask_id=...)`` fills ``gen_len`` masked
+positions after the prompt. ``decoder`` is a :class:`~decoding.masked_config.MaskedDecoder`
+(pieces from :mod:`decoding.pieces`) or its flat form (a :class:`MaskedDecodeConfig` or a dict).
+Each refinement step runs the model once, proposes a token per position (``decoder.sampling``),
+scores it (``decoder.score``), re-masks uncertain kept tokens (``decoder.remask``) and commits
+confident masked ones (``decoder.commit``), block by block (``decoder.block``) on a schedule
+(``decoder.schedule``). Rows of a batch are independent: each has its own random stream
+and may finish at a different step. With a prefix (or dual) cache piece and a model that
 implements :class:`decoding.model.CacheableModel`, each block starts with one full pass that
 caches everything before the block; the block's other steps run only the block (+ suffix).
 """
@@ -15,94 +16,18 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import torch
 
-from .blocks import block_steps, next_block_end
-from .commit_rules import COMMIT_RULES
 from .learned_filter import features_from
+from .masked_config import MaskedDecodeConfig, MaskedDecoder, as_decoder
 from .model import call_logits, exact_prefix_cache, supports_cache
-from .remasking import REMASK_RULES
-from .sampling import RowRNG, choose_tokens, to_device
-from .schedules import SCHEDULES, remaining
-from .scores import SCORES, add_gumbel, token_score
+from .sampling import RowRNG, to_device
 from .stats import DecodeResult, DecodeStats, Timer
 from .step_context import StepContext, top_k_mask
 
-
-@dataclass
-class MaskedDecodeConfig:
-    """Every knob of the masked-diffusion decoder, each piece chosen by name."""
-
-    steps: int = 12
-    schedule: str = "cosine"  # linear | cosine
-    score: str = "prob"  # prob | margin | entropy | random
-    gumbel_temperature: float = 0.0  # tau of MaskGIT's annealed noise tau * (1 - t/T)
-    temperature: float = 0.0  # token choice: 0 = argmax
-    top_k: int = 0
-    top_p: float = 1.0
-    commit: str = "topk"  # topk | threshold | factor | learned | localleap | ccd
-    threshold: float = 0.9
-    factor: float = 1.0
-    learned_filter: Any = None  # path to a saved filter, or a CommitFilter
-    learned_threshold: float = 0.96
-    anchor_threshold: float = 0.9
-    relaxed_threshold: float = 0.7
-    radius: int = 2
-    ccd_adaptive: bool = True
-    ccd_buffer: int = 0  # 0: twice the schedule's budget
-    remask: str = "none"  # none | ddvla_code | ddvla_paper | remdm
-    remask_low: float = 0.1
-    remask_high: float = 0.5
-    remask_delta: float = 0.4
-    max_remasks: int = 2
-    remdm_schedule: str = "cap"  # cap | rescale | conf
-    remdm_eta: float = 0.05
-    block: str = "single"  # single | fixed | adaptive
-    block_size: int = 32
-    delimiter_ids: tuple[int, ...] = field(default_factory=tuple)
-    adaptive_delta: float = 0.3
-    adaptive_window: float = 0.25
-    cache: str = "prefix"  # none | prefix | dual (used only when the model supports it)
-    #: models whose cache is not exact (bidirectional prefix): 0 decodes them without a cache
-    #: (exact, with a warning); N > 0 opts into Fast-dLLM's approximate cache, refreshed by a
-    #: full pass every N steps of a block
-    cache_refresh: int = 0
-
-    def __post_init__(self) -> None:
-        self.delimiter_ids = tuple(int(d) for d in self.delimiter_ids)
-        checks = {
-            "schedule": (self.schedule, SCHEDULES),
-            "score": (self.score, SCORES),
-            "commit": (self.commit, tuple(COMMIT_RULES)),
-            "remask": (self.remask, tuple(REMASK_RULES)),
-            "block": (self.block, ("single", "fixed", "adaptive")),
-            "cache": (self.cache, ("none", "prefix", "dual")),
-        }
-        for name, (value, allowed) in checks.items():
-            if value not in allowed:
-                raise ValueError(f"{name}: expected one of {allowed}, got {value!r}")
-        if self.steps < 1:
-            raise ValueError(f"steps: expected >= 1, got {self.steps}")
-        if self.cache_refresh < 0:
-            raise ValueError(f"cache_refresh: expected >= 0, got {self.cache_refresh}")
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> MaskedDecodeConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(d) - known
-        if unknown:
-            raise ValueError(f"decoder config: unknown keys {sorted(unknown)}; expected some of {sorted(known)}")
-        return cls(**d)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["delimiter_ids"] = list(self.delimiter_ids)
-        if d["learned_filter"] is not None and not isinstance(d["learned_filter"], str):
-            d["learned_filter"] = "<in-memory>"
-        return d
+__all__ = ["MaskedDecodeConfig", "MaskedDecoder", "masked_decode"]
 
 
 class _ActiveRNG:
@@ -150,7 +75,7 @@ def masked_decode(
     model: Any,
     prompt_ids: torch.Tensor,
     gen_len: int,
-    config: MaskedDecodeConfig | dict[str, Any] | None = None,
+    config: MaskedDecoder | MaskedDecodeConfig | dict[str, Any] | None = None,
     *,
     mask_id: int,
     allowed: torch.Tensor | None = None,
@@ -165,7 +90,7 @@ def masked_decode(
     ``record_trace`` the per-step features and proposals are kept in ``stats.extra["trace"]``
     (used to train the learned commit filter).
     """
-    cfg = config if isinstance(config, MaskedDecodeConfig) else MaskedDecodeConfig.from_dict(dict(config or {}))
+    dec = as_decoder(config)
     if prompt_ids.dim() != 2:
         raise ValueError(f"prompt_ids: expected a [B, P] tensor, got shape {tuple(prompt_ids.shape)}")
     if gen_len < 1:
@@ -173,10 +98,10 @@ def masked_decode(
     B, P = prompt_ids.shape
     L = gen_len
     device = prompt_ids.device
-    use_cache = cfg.cache != "none" and supports_cache(model)
+    use_cache = dec.cache.KIND != "none" and supports_cache(model)
     approximate = use_cache and not exact_prefix_cache(model)
-    if approximate and cfg.cache_refresh <= 0:
-        warnings.warn(f"cache={cfg.cache!r}: this model's prefix attends to later positions (bidirectional), so "
+    if approximate and dec.cache.refresh <= 0:
+        warnings.warn(f"cache={dec.cache.KIND!r}: this model's prefix attends to later positions (bidirectional), so "
                       "reusing its keys and values would change the output; decoding without a cache. Set "
                       "cache_refresh=N for Fast-dLLM's approximate cache refreshed every N steps.", stacklevel=2)
         use_cache = approximate = False
@@ -209,26 +134,26 @@ def masked_decode(
                 allowed_full = _normalize_allowed(allowed, B, L, logits.shape[-1], mask_id, device)
             active = masked[:, start:].any(1)
             probs_all = None
-            if cfg.block == "adaptive":
+            if dec.block.NEEDS_PROBS:
                 probs_all = torch.softmax(logits.float().masked_fill(~allowed_full, float("-inf")), -1)
-            end = next_block_end(cfg, start, L, probs_all, active)
+            end = dec.block.next_end(start, L, probs_all, active)
             block_sizes.append(end - start)
-            steps = block_steps(cfg, L, start, end)
+            steps = dec.block.steps(dec.schedule.steps, L, start, end)
             n0 = masked[:, start:end].sum(1)
             state: dict[str, Any] = {}
             t = 0
-            max_block_steps = (end - start) * (cfg.max_remasks + 1) + steps + 1
+            max_block_steps = (end - start) * (dec.remask.max_remasks + 1) + steps + 1
             while True:
                 active = masked[:, start:end].any(1)
                 active_rows = active.tolist()  # the one host sync per step: is anything left to decode?
                 if not any(active_rows):
                     break
                 if t > 0:  # refinement step: rerun the model
-                    if approximate and t % cfg.cache_refresh == 0:  # refresh the stale cache with a full pass
+                    if approximate and t % dec.cache.refresh == 0:  # refresh the stale cache with a full pass
                         full_logits, cache = model.prefill(x, P + start)
                         blk_logits = full_logits[:, P + start : P + end]
                     elif use_cache:
-                        tail_end = end if cfg.cache == "dual" else L
+                        tail_end = end if dec.cache.KIND == "dual" else L
                         blk_logits = model.step(x[:, P + start : P + tail_end], cache)[:, : end - start]
                     else:
                         blk_logits = call_logits(model, x)[:, P + start : P + end]
@@ -239,7 +164,7 @@ def masked_decode(
                 final = t + 1 >= max_block_steps
                 log["active"].append(active_rows)
                 _refine_step(
-                    cfg, x, P, start, end, blk_logits, allowed_full, masked, commit_step, commit_conf,
+                    dec, x, P, start, end, blk_logits, allowed_full, masked, commit_step, commit_conf,
                     remask_count, active, n0, t, steps,
                     _ActiveRNG(rng, [b for b, a in enumerate(active_rows) if a], B), state, global_step,
                     log, eos_id, final, trace_steps if record_trace else None, mask_id,
@@ -253,7 +178,7 @@ def masked_decode(
     stats.commit_step = commit_step.cpu()
     stats.remask_count = remask_count.cpu()
     stats.extra["block_sizes"] = block_sizes
-    stats.extra["cache"] = (cfg.cache + (f" (approximate, refresh {cfg.cache_refresh})" if approximate else "")
+    stats.extra["cache"] = (dec.cache.KIND + (f" (approximate, refresh {dec.cache.refresh})" if approximate else "")
                             if use_cache else "none")
     tokens = x[:, P:].clone()
     if record_trace:
@@ -262,7 +187,7 @@ def masked_decode(
 
 
 def _refine_step(
-    cfg: MaskedDecodeConfig,
+    dec: MaskedDecoder,
     x: torch.Tensor,
     P: int,
     s: int,
@@ -289,20 +214,20 @@ def _refine_step(
     """One refinement step on block [s, e): propose, score, re-mask, commit (in place)."""
     lg = blk_logits.float().masked_fill(~allowed_full[:, s:e], float("-inf"))
     probs = torch.softmax(lg, dim=-1)
-    x0 = choose_tokens(lg, rng, cfg.temperature, cfg.top_k, cfg.top_p)
+    x0 = dec.sampling.choose(lg, rng)
     conf = probs.gather(-1, x0.unsqueeze(-1)).squeeze(-1)
-    score = token_score(cfg.score, probs, x0, rng)
-    rank = add_gumbel(score, cfg.gumbel_temperature, t, steps, rng)
+    score = dec.score.score(probs, x0, rng)
+    rank = dec.score.rank(score, t, steps, rng)
     cur = x[:, P + s : P + e]
     blk_masked = masked[:, s:e]
     safe_cur = torch.where(blk_masked, x0, cur)
     p_cur = probs.gather(-1, safe_cur.unsqueeze(-1)).squeeze(-1)
-    cur_score = token_score(cfg.score, probs, safe_cur, rng) if cfg.score != "random" else rank
-    target = remaining(n0, t, steps, cfg.schedule) if not final else torch.zeros_like(n0)
+    cur_score = dec.score.score(probs, safe_cur, rng) if dec.score.KIND != "random" else rank
+    target = dec.schedule.remaining(n0, t, steps) if not final else torch.zeros_like(n0)
     ctx = StepContext(
         t=t, steps=steps, active=active, masked=blk_masked.clone(), x0=x0, conf=conf, rank=rank, probs=probs,
         n0=n0, target_remaining=target, p_cur=p_cur, cur_score=cur_score, commit_conf=commit_conf[:, s:e],
-        remask_count=remask_count[:, s:e], rng=rng, state=state,
+        remask_count=remask_count[:, s:e], rng=rng, score_kind=dec.score.KIND, state=state,
     )
     if trace is not None:
         trace.append({
@@ -312,18 +237,18 @@ def _refine_step(
     if final:  # safety cap reached: commit everything that is left
         commit = ctx.eligible
         remask = torch.zeros_like(commit)
-    elif cfg.commit == "topk":
-        remask = REMASK_RULES[cfg.remask](ctx, cfg, target) if cfg.remask != "none" else torch.zeros_like(blk_masked)
+    elif dec.commit.SCHEDULED:  # re-masks first: they enlarge the schedule's count
+        remask = dec.remask.select(ctx, target) if dec.remask.active else torch.zeros_like(blk_masked)
         k = blk_masked.sum(1) + remask.sum(1) - target
         commit = top_k_mask(rank, ctx.eligible, torch.where(active, k.clamp(min=1), torch.zeros_like(k)))
     else:
-        commit = COMMIT_RULES[cfg.commit](ctx, cfg)
+        commit = dec.commit.select(ctx)
         # up to as many re-masks as commits: a step that commits one token can still return a
         # kept one to mask (with ``commits - 1`` threshold-style rules could never re-mask).
         # Termination: each position is re-masked at most ``max_remasks`` times, and the block's
         # step cap commits whatever is left.
         cap = commit.sum(1)
-        remask = REMASK_RULES[cfg.remask](ctx, cfg, cap) if cfg.remask != "none" else torch.zeros_like(commit)
+        remask = dec.remask.select(ctx, cap) if dec.remask.active else torch.zeros_like(commit)
 
     # apply: commit proposals, then return re-masked tokens to mask (masked selects, no host sync)
     blk = torch.where(remask, mask_id, torch.where(commit, x0, x[:, P + s : P + e]))
@@ -334,7 +259,7 @@ def _refine_step(
     masked[:, s:e] = (blk_masked & ~commit) | remask
     x[:, P + s : P + e] = blk
     log["commits"].append(commit.sum(1))
-    if cfg.remask != "none":
+    if dec.remask.active:
         full = torch.zeros(x.shape[0], masked.shape[1], dtype=torch.bool, device=x.device)
         full[:, s:e] = remask
         log["remask"].append(full)

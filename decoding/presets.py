@@ -1,14 +1,16 @@
 """Named masked-diffusion decoder presets: the published rules with their defaults.
 
-Each preset is a :class:`~decoding.masked.MaskedDecodeConfig` dict; ``preset(name, **overrides)``
-builds the config. Used by the demo, the benchmarks and the VLA's ``decoder`` option.
+Each preset is written in the plain dict form (:class:`~decoding.masked_config.MaskedDecodeConfig`
+keys); ``preset(name, **overrides)`` builds the config and ``preset_decoder(name, ...)`` the
+decoder's pieces (``decoding/pieces.py``). Used by the demo, the benchmarks and the VLA's
+``decoder`` option.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .masked import MaskedDecodeConfig
+from .masked_config import MaskedDecodeConfig, MaskedDecoder
 
 PRESETS: dict[str, dict[str, Any]] = {
     # Discrete Diffusion VLA: 12 steps, cosine keep schedule, max-prob order
@@ -43,3 +45,8 @@ def preset(name: str, gen_len: int | None = None, **overrides: Any) -> MaskedDec
             raise ValueError(f"gen_len: preset {name!r} takes one step per position and needs gen_len")
         d["steps"] = gen_len
     return MaskedDecodeConfig.from_dict(d)
+
+
+def preset_decoder(name: str, gen_len: int | None = None, **overrides: Any) -> MaskedDecoder:
+    """The preset as pieces, e.g. ``fastdllm-threshold`` -> ``MaskedDecoder(commit=Threshold(0.9))``."""
+    return preset(name, gen_len, **overrides).decoder()

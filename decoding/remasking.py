@@ -1,10 +1,11 @@
 """Re-masking rules: which kept (committed) tokens of the block go back to [MASK] this step.
 
-Each rule is ``rule(ctx, cfg, cap) -> bool [B, Lb]`` selecting a subset of ``ctx.kept`` with at
+Each rule is ``rule(ctx, cap, **its parameters) -> bool [B, Lb]`` selecting a subset of ``ctx.kept`` with at
 most ``cap[b]`` positions per row (the decoder sets the cap so that decoding still progresses:
 with the top-k schedule it is the number of positions the schedule leaves masked, otherwise
 this step's commits, so that a rule committing one token per step can still re-mask). A
-position is never re-masked more than ``cfg.max_remasks`` times, which bounds the steps.
+position is never re-masked more than ``max_remasks`` times, which bounds the steps. The piece
+objects that own the parameters (``ReMDM(schedule="cap", eta=0.05)``, ...) are in ``decoding/pieces.py``.
 
 * ``none``: nothing is ever re-masked;
 * ``ddvla_code`` (Discrete Diffusion VLA released code): kept tokens' scores are scaled by
@@ -21,65 +22,52 @@ position is never re-masked more than ``cfg.max_remasks`` times, which bounds th
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import torch
 
 from .scores import scale_kept
 from .step_context import StepContext, bottom_k_mask
 
 
-def _candidates(ctx: StepContext, cfg: Any) -> torch.Tensor:
-    return ctx.kept & (ctx.remask_count < cfg.max_remasks)
+def _candidates(ctx: StepContext, max_remasks: int) -> torch.Tensor:
+    return ctx.kept & (ctx.remask_count < max_remasks)
 
 
-def remask_none(ctx: StepContext, cfg: Any, cap: torch.Tensor) -> torch.Tensor:
-    return torch.zeros_like(ctx.masked)
-
-
-def remask_ddvla_code(ctx: StepContext, cfg: Any, cap: torch.Tensor) -> torch.Tensor:
-    cand = _candidates(ctx, cfg)
-    kept_score = scale_kept(ctx.cur_score, cfg.score, ctx.t, ctx.steps)
+def remask_ddvla_code(ctx: StepContext, cap: torch.Tensor, max_remasks: int) -> torch.Tensor:
+    cand = _candidates(ctx, max_remasks)
+    kept_score = scale_kept(ctx.cur_score, ctx.score_kind, ctx.t, ctx.steps)
     joint = torch.where(ctx.masked, ctx.rank, kept_score)
     pool = ctx.eligible | cand
     lowest = bottom_k_mask(joint, pool, ctx.target_remaining)  # what the schedule leaves masked
     return bottom_k_mask(kept_score, lowest & cand, cap)
 
 
-def remask_ddvla_paper(ctx: StepContext, cfg: Any, cap: torch.Tensor) -> torch.Tensor:
-    cand = _candidates(ctx, cfg)
+def remask_ddvla_paper(ctx: StepContext, cap: torch.Tensor, low: float, high: float, delta: float,
+                       max_remasks: int) -> torch.Tensor:
+    cand = _candidates(ctx, max_remasks)
     frac = min(ctx.t / max(ctx.steps - 1, 1), 1.0)
-    thr = cfg.remask_low + (cfg.remask_high - cfg.remask_low) * frac
-    dropped = (ctx.commit_conf - ctx.p_cur) > cfg.remask_delta
+    thr = low + (high - low) * frac
+    dropped = (ctx.commit_conf - ctx.p_cur) > delta
     bad = cand & ((ctx.p_cur < thr) | dropped)
     return bottom_k_mask(ctx.p_cur, bad, cap)
 
 
-def remask_remdm(ctx: StepContext, cfg: Any, cap: torch.Tensor) -> torch.Tensor:
-    cand = _candidates(ctx, cfg)
+def remask_remdm(ctx: StepContext, cap: torch.Tensor, schedule: str, eta: float, max_remasks: int) -> torch.Tensor:
+    cand = _candidates(ctx, max_remasks)
     n0 = ctx.n0.clamp(min=1).double()
     alpha_t = 1.0 - ctx.masked.sum(1).double() / n0
     alpha_s = 1.0 - ctx.target_remaining.double() / n0
     sigma_max = torch.where(alpha_t > 0, ((1.0 - alpha_s) / alpha_t.clamp_min(1e-12)).clamp(max=1.0), torch.zeros_like(alpha_t))
-    if cfg.remdm_schedule == "cap":
-        sigma = sigma_max.clamp(max=cfg.remdm_eta)[:, None].expand_as(ctx.p_cur)
-    elif cfg.remdm_schedule == "rescale":
-        sigma = (cfg.remdm_eta * sigma_max)[:, None].expand_as(ctx.p_cur)
-    elif cfg.remdm_schedule == "conf":
+    if schedule == "cap":
+        sigma = sigma_max.clamp(max=eta)[:, None].expand_as(ctx.p_cur)
+    elif schedule == "rescale":
+        sigma = (eta * sigma_max)[:, None].expand_as(ctx.p_cur)
+    elif schedule == "conf":
         logits = (-ctx.commit_conf.double()).masked_fill(~cand, float("-inf"))
         w = torch.softmax(logits, dim=1).nan_to_num(0.0) * cand.sum(1, keepdim=True)
         sigma = (sigma_max[:, None] * w).clamp(max=1.0)
     else:
-        raise ValueError(f"remdm_schedule: expected 'cap', 'rescale' or 'conf', got {cfg.remdm_schedule!r}")
+        raise ValueError(f"remdm_schedule: expected 'cap', 'rescale' or 'conf', got {schedule!r}")
     u = ctx.rng.uniform(ctx.p_cur.shape[1:]).to(ctx.p_cur.device).double()
     hit = cand & (u < sigma)
     return bottom_k_mask(ctx.p_cur, hit, cap)
 
-
-REMASK_RULES: dict[str, Callable[[StepContext, Any, torch.Tensor], torch.Tensor]] = {
-    "none": remask_none,
-    "ddvla_code": remask_ddvla_code,
-    "ddvla_paper": remask_ddvla_paper,
-    "remdm": remask_remdm,
-}

@@ -39,6 +39,8 @@ class StepContext:
     #: re-mask count per position [B, Lb]
     remask_count: torch.Tensor
     rng: RowRNG
+    #: the score piece's kind (``prob`` scores live in log space; re-mask rules scale them)
+    score_kind: str = "prob"
     #: per-block state a rule may keep across steps (e.g. CCD's buffer)
     state: dict[str, Any] = field(default_factory=dict)
 
