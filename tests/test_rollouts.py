@@ -54,6 +54,15 @@ def test_rollouts_keep_failures_and_successes_with_privileged_positions(tmp_path
 
     demos = load_demos(out)
     assert len(demos) == 2 and demos[0].points is not None and demos[0].points.shape[1:] == (2, 3)
+    # resized as read (what the training dataset does later, bit for bit): memory holds small images only
+    import torch
+
+    from vla.observation import resize_uint8
+
+    small = load_demos(out, image_size=16)
+    assert small[1].images["agentview_rgb"].shape == (150, 16, 16, 3)
+    assert torch.equal(resize_uint8(small[1].images["agentview_rgb"], 16),
+                       resize_uint8(demos[1].images["agentview_rgb"], 16))
 
 
 def test_rollouts_of_the_expert_are_marked_successful(tmp_path):

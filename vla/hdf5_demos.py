@@ -82,8 +82,14 @@ def _demo_key(k: str) -> tuple[int, str]:
 
 
 def load_demos(data: str | Path | list[str | Path], cameras: tuple[str, ...] = ("agentview_rgb", "eye_in_hand_rgb"),
-               flip: bool | None = None, last_per_file: int = 0) -> list[Demo]:
-    """Every demonstration of the given files / directories (``last_per_file``: only each file's last N)."""
+               flip: bool | None = None, last_per_file: int = 0, image_size: int | None = None) -> list[Demo]:
+    """Every demonstration of the given files / directories (``last_per_file``: only each file's last N).
+
+    ``image_size``: resize each demo's images to that square size as it is read (what the training
+    dataset would do later, bit for bit), so memory holds the small images only.
+    """
+    if image_size:
+        from .observation import resize_uint8
     demos: list[Demo] = []
     for path in expand_paths(data):
         with h5py.File(path, "r") as f:
@@ -106,7 +112,10 @@ def load_demos(data: str | Path | list[str | Path], cameras: tuple[str, ...] = (
                     img = np.asarray(g["obs"][cam])
                     if img.dtype != np.uint8 or img.ndim != 4 or img.shape[-1] != 3:
                         raise ValueError(f"{name}: obs/{cam} expected uint8 [T, H, W, 3], got {img.dtype} {img.shape}")
-                    images[cam] = img[:, ::-1, ::-1].copy() if do_flip else img
+                    img = img[:, ::-1, ::-1].copy() if do_flip else img
+                    if image_size:
+                        img = resize_uint8(img, int(image_size)).permute(0, 2, 3, 1).contiguous().numpy()
+                    images[cam] = img
                 proprio = _proprio(g["obs"], name)
                 t = len(actions)
                 if any(len(v) != t for v in images.values()) or len(proprio) != t:

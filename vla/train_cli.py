@@ -13,6 +13,7 @@ import argparse
 import json
 import sys
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from .cli_help import HelpFormatter
@@ -226,7 +227,10 @@ def _setup(args: argparse.Namespace, np: Any) -> tuple | int:
     if args.diagnose_every and not args.holdout:
         print("vla train: --diagnose-every needs --holdout N (held-out demos to diagnose on)", file=sys.stderr)
         return 2
-    demos = load_demos(args.data, cfg.cameras, flip)
+    size = cfg.image_size
+    if args.init_from and (Path(args.init_from) / "config.json").is_file():  # the checkpoint's own size
+        size = int(json.loads((Path(args.init_from) / "config.json").read_text()).get("image_size", size))
+    demos = load_demos(args.data, cfg.cameras, flip, image_size=size)
     try:
         demos, held = split_holdout(demos, args.holdout)
     except ValueError as e:
