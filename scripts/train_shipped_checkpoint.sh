@@ -17,8 +17,14 @@
 #                   content-only cells) trained on the frozen stage-2 model (--init-from,
 #                   --train-only grounding. ground_cells.), constant lr, batch 64: HEAD_STEPS steps on
 #                   the demos' first 6 frames only (--early-frames 6 --early-fraction 1) -> $HEAD_WORK/a,
-#                   then HEAD_STEPS steps with half of each batch from those frames, half from all
-#                   -> $HEAD_WORK/b (HEAD_STEPS=0 skips the stage)
+#                   then HEAD_B_STEPS steps with half of each batch from those frames, half from all
+#                   -> $HEAD_WORK/b (HEAD_STEPS=0 skips stages 2b and 2c)
+#   2c. on-policy:  ROUNDS rounds of: `vla rollouts` of the current policy (ROLLOUTS_PER_TASK episodes
+#                   per task, failures kept, with the privileged positions) -> $ROLL/rN, then
+#                   HEAD_C_STEPS more head-only steps on the demos plus every round's rollouts
+#                   (a quarter of each batch from first frames) -> $HEAD_WORK/cN. The head learns
+#                   where objects are in the states the policy itself visits (labels are free in
+#                   simulation: the head is trained, the action model stays frozen).
 #   3. export:      the inference files only (config, weights, norm stats, tokenizer) -> $OUT,
 #                   plus $OUT/README.md recording the exact commands, seeds, commit and log.
 set -euo pipefail
@@ -34,6 +40,11 @@ NPROC=${NPROC:-2}
 DATA=${DATA:-runs/g1/demos}
 WORK=${WORK:-runs/g1/dd}
 HEAD_STEPS=${HEAD_STEPS:-1500}
+HEAD_B_STEPS=${HEAD_B_STEPS:-3000}
+ROUNDS=${ROUNDS:-1}
+ROLLOUTS_PER_TASK=${ROLLOUTS_PER_TASK:-40}
+HEAD_C_STEPS=${HEAD_C_STEPS:-2100}
+ROLL=${ROLL:-runs/g4/rollouts}
 HEAD_WORK=${HEAD_WORK:-runs/g3/head}
 OUT=${OUT:-checkpoints/tabletop-tiny-dd}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
@@ -71,19 +82,33 @@ if [ ! -f "$WORK/model.safetensors" ]; then
     OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli "${TRAIN[@]}" --resume
 fi
 
-head_args() {  # $1: init checkpoint, $2: output, $3: --early-fraction, $4: seed, $5: warm-up steps; stage 2's data flags
+head_args() {  # $1: init checkpoint, $2: output, $3: --early-fraction, $4: seed, $5: warm-up steps, $6: steps,
+              # $7: data folders (default stage 2's)
     local a=("${TRAIN[@]}")
     for i in "${!a[@]}"; do
         case "${a[$i]}" in
-            --out) a[i+1]=$2 ;; --steps) a[i+1]=$HEAD_STEPS ;; --warmup-steps) a[i+1]=$5 ;; --seed) a[i+1]=$4 ;;
+            --out) a[i+1]=$2 ;; --steps) a[i+1]=$6 ;; --warmup-steps) a[i+1]=$5 ;; --seed) a[i+1]=$4 ;;
+            --data) a[i+1]=${7:-$DATA} ;;
             --batch-size) a[i+1]=64 ;; --diagnose-every) a[i+1]=300 ;; --save-every) a[i+1]=300 ;;
         esac
     done
     echo "${a[@]}" --init-from "$1" --ground-head spatial --train-only grounding. ground_cells. \
         --early-frames 6 --early-fraction "$3" --lr-schedule constant
 }
-HEAD_A=$(head_args "$WORK" "$HEAD_WORK/a" 1 2 100)
-HEAD_B=$(head_args "$HEAD_WORK/a" "$HEAD_WORK/b" 0.5 3 50)
+HEAD_A=$(head_args "$WORK" "$HEAD_WORK/a" 1 2 100 "$HEAD_STEPS")
+HEAD_B=$(head_args "$HEAD_WORK/a" "$HEAD_WORK/b" 0.5 3 50 "$HEAD_B_STEPS")
+rollout_args() {  # $1: policy, $2: tasks, $3: round, $4: output
+    echo rollouts --policy "$1" --tasks "$2" --episodes-per-task "$ROLLOUTS_PER_TASK" --seed $((49 + $3)) \
+        --out "$4" --no-progress
+}
+HEAD_C=(); ROLL_CMDS=()
+prev=$HEAD_WORK/b; rolls=""
+for r in $(seq 1 "$ROUNDS"); do
+    ROLL_CMDS+=("$(rollout_args "$prev" "$TASKS_A" "$r" "$ROLL/r$r/a")" "$(rollout_args "$prev" "$TASKS_B" "$r" "$ROLL/r$r/b")")
+    rolls="$rolls $ROLL/r$r"
+    HEAD_C+=("$(head_args "$prev" "$HEAD_WORK/c$r" 0.25 $((3 + r)) 50 "$HEAD_C_STEPS" "$DATA$rolls")")
+    prev=$HEAD_WORK/c$r
+done
 if [ "$HEAD_STEPS" -gt 0 ]; then
     echo "[$(date -u +%FT%TZ)] stage 2b: spatial grounding head on the frozen model -> $HEAD_WORK/{a,b}"
     for stage in A B; do
@@ -95,6 +120,24 @@ if [ "$HEAD_STEPS" -gt 0 ]; then
         fi
     done
     WORK=$HEAD_WORK/b
+    for r in $(seq 1 "$ROUNDS"); do
+        echo "[$(date -u +%FT%TZ)] stage 2c, round $r: rollouts of $WORK -> $ROLL/r$r, head -> $HEAD_WORK/c$r"
+        pids=()
+        for i in 0 1; do
+            half=a; [ "$i" = 1 ] && half=b
+            if [ ! -f "$ROLL/r$r/$half/summary.json" ]; then
+                # shellcheck disable=SC2086
+                OMP_NUM_THREADS=1 "$PY" -m vla.cli ${ROLL_CMDS[$((2 * (r - 1) + i))]} &
+                pids+=($!)
+            fi
+        done
+        for pid in "${pids[@]}"; do wait "$pid"; done
+        if [ ! -f "$HEAD_WORK/c$r/model.safetensors" ]; then
+            # shellcheck disable=SC2086
+            OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli ${HEAD_C[$((r - 1))]} --resume
+        fi
+        WORK=$HEAD_WORK/c$r
+    done
 fi
 
 echo "[$(date -u +%FT%TZ)] stage 3: export -> $OUT"
@@ -140,7 +183,8 @@ main job runs end to end on a fresh machine in minutes; its success rate is what
 reported as measured by \`make demo\` (raising it is the reproduction issue's job).
 
 Produced by \`scripts/train_shipped_checkpoint.sh\` with SEED=$SEED DEMOS_PER_TASK=$DEMOS_PER_TASK
-ACTION_NOISE=$ACTION_NOISE STEPS=$STEPS BATCH=$BATCH HOLDOUT=$HOLDOUT NPROC=$NPROC HEAD_STEPS=$HEAD_STEPS, i.e. exactly (the two
+ACTION_NOISE=$ACTION_NOISE STEPS=$STEPS BATCH=$BATCH HOLDOUT=$HOLDOUT NPROC=$NPROC HEAD_STEPS=$HEAD_STEPS
+HEAD_B_STEPS=$HEAD_B_STEPS ROUNDS=$ROUNDS ROLLOUTS_PER_TASK=$ROLLOUTS_PER_TASK HEAD_C_STEPS=$HEAD_C_STEPS, i.e. exactly (the two
 collections run in parallel):
 
 \`\`\`
@@ -148,6 +192,7 @@ vla $(collect_args "$TASKS_A" "$DATA/a")
 vla $(collect_args "$TASKS_B" "$DATA/b")
 OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node $NPROC -m vla.cli ${TRAIN[*]}
 $( [ "$HEAD_STEPS" -gt 0 ] && printf 'OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s\nOMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s' "$NPROC" "$HEAD_A" "$NPROC" "$HEAD_B" )
+$( [ "$HEAD_STEPS" -gt 0 ] && for r in $(seq 1 "$ROUNDS"); do printf 'vla %s\nvla %s\nOMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s\n' "${ROLL_CMDS[$((2 * (r - 1)))]}" "${ROLL_CMDS[$((2 * (r - 1) + 1))]}" "$NPROC" "${HEAD_C[$((r - 1))]}"; done )
 \`\`\`
 
 - code commit: $COMMIT$DIRTY
