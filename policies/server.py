@@ -3,7 +3,9 @@
 Wire-compatible with the PyPI ``openpi-client`` (``WebsocketClientPolicy``): on connect the
 server sends a msgpack map of metadata; each binary frame from the client is an observation map
 and the reply is a map with ``"actions"`` (float32 ``[H, D]``) and ``"server_timing"``
-(``infer_ms``, ``prev_total_ms``). Plain ``GET /healthz`` on the same port answers 200 ``OK``;
+(``infer_ms``, ``prev_total_ms``), plus ``"policy_timing"``: the policy's
+``last_infer_stats()`` (scalars and maps of scalars, e.g. a VLA checkpoint's ``nfe`` and
+``timing_s``, the seconds of each pipeline step). Plain ``GET /healthz`` on the same port answers 200 ``OK``;
 ``GET /stats`` answers JSON counters.
 
 Beyond openpi's server: several clients are served at once and none can stall another (each
@@ -40,6 +42,16 @@ from hardware import wire
 from policies.base import Policy
 
 log = logging.getLogger("vla.serve")
+
+
+_SCALARS = (int, float, str, bool)
+
+
+def _plain(value: Any) -> bool:
+    """A scalar, or a map of scalars: what ``policy_timing`` carries of a policy's stats."""
+    if isinstance(value, dict):
+        return all(isinstance(v, _SCALARS) for v in value.values())
+    return isinstance(value, _SCALARS)
 
 
 def _is_loopback(host: str) -> bool:
@@ -148,7 +160,7 @@ class PolicyServer:
         out: dict[str, Any] = {"actions": arr, "server_timing": {"infer_ms": infer_ms}}
         stats = self.policy.last_infer_stats()
         if stats:
-            out["policy_timing"] = {k: v for k, v in stats.items() if isinstance(v, (int, float, str, bool))}
+            out["policy_timing"] = {k: v for k, v in stats.items() if _plain(v)}
         return out
 
     async def _send_error(self, ws: ServerConnection, message: str) -> None:

@@ -1,14 +1,19 @@
 """The VLA policy: a trained checkpoint (model + normalisation + tokenizer + decoder) as a Policy.
 
-Wraps :class:`vla.inference.VLAInference` (``from_pretrained(path, decoder, device)``,
-``predict(obs) -> (actions [H, D] in env units, {"nfe", "latency_s"})``). Every observation
-is checked first (:func:`policies.observation.validate_observation`): a missing camera, a
-float image or a NaN proprio raises a clear :class:`~policies.observation.ObservationError`
-instead of reaching the network. Loaded checkpoints are cached per process, so one worker
-evaluating several tasks loads the model once.
+Runs the checkpoint's :class:`vla.pipeline.PolicyPipeline` (``self.pipeline``, built by
+:meth:`vla.inference.VLAInference.build_pipeline`): input transforms (default instruction,
+validate, image convention, resize, normalize, tokenize) -> model -> output transforms
+(detokenize, clip, unnormalize). Every observation is checked by the pipeline's ``validate``
+step (:func:`vla.validation.validate_observation`): a missing camera, a float image or a NaN
+proprio raises a clear :class:`~vla.validation.ObservationError` instead of reaching the
+network. ``last_infer_stats()`` holds the decode statistics (``nfe``, ``latency_s``...) and
+``timing_s``, the seconds of each pipeline step. Loaded checkpoints are cached per process, so
+one worker evaluating several tasks loads the model once; the evaluation runner, the policy
+server and the ROS bridge's in-process mode all build this class.
 
 Registers ``checkpoint`` / ``vla`` with :mod:`policies.load`: ``checkpoint:path=DIR`` (or a
-bare checkpoint directory) builds a :class:`VLAPolicy`.
+bare checkpoint directory) builds a :class:`VLAPolicy`; ``image_flip=rot180`` serves clients
+whose images arrive rotated.
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ import numpy as np
 
 from policies.base import Policy
 from policies.load import register_policy
-from policies.observation import DEFAULT_IMAGE_KEYS, validate_observation
 
 _CACHE: dict[tuple[str, str, str], Any] = {}
 
@@ -35,7 +39,7 @@ def load_inference(path: str, decoder: Any = None, device: str = "cpu") -> Any:
 
 
 class VLAPolicy(Policy):
-    """Observation -> action chunk ``[H, D]`` with a VLA checkpoint."""
+    """Observation -> action chunk ``[H, D]`` with a VLA checkpoint's pipeline."""
 
     def __init__(
         self,
@@ -44,6 +48,7 @@ class VLAPolicy(Policy):
         device: str = "cpu",
         inference: Any = None,
         image_keys: tuple[str, ...] | None = None,
+        image_flip: str = "none",
     ) -> None:
         if inference is None:
             if path is None:
@@ -52,29 +57,22 @@ class VLAPolicy(Policy):
         self.inference = inference
         self.path = path
         self.decoder = decoder
-        self.horizon = int(inference.horizon)
-        self.action_dim = int(inference.action_dim)
-        config = getattr(inference, "config", None)
-        keys = image_keys or getattr(inference, "image_keys", None) or getattr(config, "cameras", None) or DEFAULT_IMAGE_KEYS
-        self.image_keys = tuple(keys)
-        self.proprio_dim = int(getattr(inference, "proprio_dim", None) or getattr(config, "proprio_dim", None) or 8)
+        config = inference.config
+        self.horizon = int(config.horizon)
+        self.action_dim = int(config.action_dim)
+        self.image_keys = tuple(image_keys or config.cameras)
+        self.proprio_dim = int(config.proprio_dim)
+        self.pipeline = inference.build_pipeline(image_flip=image_flip, image_keys=self.image_keys)
         self.instruction = ""
         self._last: dict[str, Any] = {}
 
     def reset(self, instruction: str = "") -> None:
         self.instruction = instruction
         self._last = {}
-        reset = getattr(self.inference, "reset", None)
-        if callable(reset):
-            reset()
 
     def infer(self, obs: dict[str, Any]) -> np.ndarray:
-        validate_observation(obs, self.image_keys, self.proprio_dim)
-        if not obs.get("instruction"):
-            obs = {**obs, "instruction": self.instruction}
-        actions, info = self.inference.predict(obs)
-        self._last = dict(info or {})
-        actions = np.asarray(actions, dtype=np.float32)
+        actions, timing, info = self.pipeline(obs, instruction=self.instruction)
+        self._last = {**info, "timing_s": timing}
         if actions.shape != (self.horizon, self.action_dim):
             raise ValueError(f"VLA returned actions of shape {list(actions.shape)}; expected [{self.horizon}, {self.action_dim}]")
         return actions
@@ -83,7 +81,8 @@ class VLAPolicy(Policy):
         return self._last
 
     def metadata(self) -> dict[str, Any]:
-        return {**super().metadata(), "checkpoint": self.path, "decoder": repr(self.decoder)}
+        return {**super().metadata(), "checkpoint": self.path, "decoder": repr(self.decoder),
+                "pipeline": [s.name for s in self.pipeline.steps]}
 
 
 def _checkpoint(path: str, decoder: Any = None, device: str = "cpu", **kw: Any) -> VLAPolicy:

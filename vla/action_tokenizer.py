@@ -110,12 +110,16 @@ class ActionTokenizer:
             bins[..., -1] = np.where(z[..., -1] > 0, self.n_bins - 1, 0)
         return bins
 
-    def from_bins(self, bins: np.ndarray) -> np.ndarray:
-        """Bin indices -> env units (bin centres)."""
+    def bin_values(self, bins: np.ndarray) -> np.ndarray:
+        """Bin indices -> normalized values in [-1, 1] (bin centres, float64)."""
         b = np.asarray(bins)
         if b.size and (b.min() < 0 or b.max() >= self.n_bins):
             raise ValueError(f"bins: expected indices in [0, {self.n_bins - 1}], got [{b.min()}, {b.max()}]")
-        return self.denormalize(self.centers[b])
+        return self.centers[b]
+
+    def from_bins(self, bins: np.ndarray) -> np.ndarray:
+        """Bin indices -> env units (bin centres)."""
+        return self.denormalize(self.bin_values(bins))
 
     def normalize_proprio(self, p: np.ndarray) -> np.ndarray:
         """Proprio -> zero mean / unit std with the dataset statistics (identity without them)."""

@@ -5,12 +5,12 @@ folder; ``predict(obs)`` returns actions ``[H, D]`` float32 in environment units
 dict (``nfe``, ``latency_s``...). Observations are dicts with ``agentview_rgb`` /
 ``eye_in_hand_rgb`` (uint8 ``[H, W, 3]`` upright), ``proprio`` (float ``[8]``) and
 ``instruction`` (str). The same observation and seed give bit-identical actions, also in a
-fresh process.
+fresh process. Every step between observation and actions is a named object of
+``self.pipeline`` (:meth:`VLAInference.build_pipeline`; ``print(inference.pipeline)`` lists them).
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,13 +20,24 @@ import torch
 from .checkpoint import load_checkpoint
 from .config import VLAConfig
 from .model import Prefix, VLAModel
-from .observation import crop_normalize, resize_uint8, validate_obs
-from .predict import decode_action_bins, decoder_config
-from .text_tokenizer import encode_texts
+from .pipeline import PolicyPipeline
+from .predict import ActionModel, decoder_config
+from .transforms import (
+    ClipNormalized,
+    DefaultInstruction,
+    Detokenize,
+    ImageConvention,
+    NormalizeImages,
+    NormalizeProprio,
+    ResizeImages,
+    TokenizeInstruction,
+    Unnormalize,
+    ValidateObservation,
+)
 
 
 class VLAInference:
-    """Loaded VLA policy: preprocessing, decoding, de-normalization."""
+    """Loaded VLA checkpoint; ``pipeline`` runs it (validate ... model ... unnormalize, :mod:`vla.pipeline`)."""
 
     def __init__(self, model: VLAModel, tokenizer: Any, action_tokenizer: Any,
                  decoder: dict[str, Any] | None = None, device: str | torch.device = "cpu", seed: int = 0) -> None:
@@ -37,6 +48,7 @@ class VLAInference:
         self.seed = int(seed)
         self.decoder_dict = dict(decoder or {})
         self.decoder = decoder_config(model.config.head, self.decoder_dict)
+        self.pipeline = self.build_pipeline()
 
     @classmethod
     def from_pretrained(cls, path: str | Path, decoder: dict[str, Any] | None = None,
@@ -56,45 +68,41 @@ class VLAInference:
     def action_dim(self) -> int:
         return self.config.action_dim
 
-    def prepare(self, observations: list[dict[str, Any]]) -> Prefix:
-        """Validate and embed a list of observations into a prefix batch."""
-        cfg = self.config
-        for obs in observations:
-            validate_obs(obs, cfg)
-        cams = []
-        for cam in cfg.cameras:
-            imgs = torch.cat([resize_uint8(obs[cam][None], cfg.image_size) for obs in observations])
-            cams.append(crop_normalize(imgs, cfg))
-        pixels = torch.stack(cams, dim=1).to(self.device)
-        proprio = np.stack([self.action_tokenizer.normalize_proprio(np.asarray(o["proprio"])) for o in observations])
-        ids, valid = encode_texts(self.tokenizer, [o["instruction"] for o in observations], cfg.max_instruction_tokens)
-        return self.model.encode_prefix(pixels, torch.tensor(proprio, dtype=torch.float32, device=self.device),
-                                        ids.to(self.device), valid.to(self.device))
+    def build_pipeline(self, image_flip: str = "none", image_keys: tuple[str, ...] = ()) -> PolicyPipeline:
+        """This checkpoint as a :class:`~vla.pipeline.PolicyPipeline` (shares the loaded model).
 
-    @torch.no_grad()
+        ``image_flip``: the image convention of the observations it will get (``none``: upright);
+        ``image_keys``: images validated besides the model's cameras.
+        """
+        cfg = self.config
+        tok = self.action_tokenizer
+        return PolicyPipeline(
+            inputs=[
+                DefaultInstruction(),
+                ValidateObservation(tuple(dict.fromkeys([*cfg.cameras, *image_keys])), cfg.proprio_dim),
+                ImageConvention(image_flip),
+                ResizeImages(cfg.cameras, cfg.image_size),
+                NormalizeImages(cfg),
+                NormalizeProprio(tok),
+                TokenizeInstruction(self.tokenizer, cfg.max_instruction_tokens),
+            ],
+            model=ActionModel(self.model, self.decoder, self.device),
+            outputs=[Detokenize(tok, cfg), ClipNormalized(), Unnormalize(tok)],
+            seed=self.seed,
+        )
+
+    def prepare(self, observations: list[dict[str, Any]]) -> Prefix:
+        """Validate and embed a list of observations into a prefix batch (the pipeline's inputs + encode)."""
+        return self.pipeline.model.encode(self.pipeline.prepare(observations))
+
     def predict_batch(self, observations: list[dict[str, Any]], seed: int | None = None
                       ) -> tuple[np.ndarray, dict[str, Any]]:
-        """Actions ``[B, H, D]`` (env units, float32) and decode info for a list of observations."""
-        if not isinstance(observations, list | tuple) or not observations:
-            raise ValueError("observations: expected a non-empty list of observation dicts")
-        t0 = time.perf_counter()
-        base = self.seed if seed is None else int(seed)
-        prefix = self.prepare(list(observations))
-        out, info = decode_action_bins(self.model, prefix, self.decoder, [base] * len(observations))
-        cfg = self.config
-        shape = (len(observations), cfg.horizon, cfg.action_dim)
-        if cfg.head == "l1":
-            actions = self.action_tokenizer.denormalize(out.cpu().double().numpy().reshape(shape))
-        else:
-            actions = self.action_tokenizer.from_bins(out.cpu().numpy().reshape(shape))
-        if self.device.type == "cuda":
-            torch.cuda.synchronize()
-        info["latency_s"] = time.perf_counter() - t0
-        info["head"] = cfg.head
-        return actions.astype(np.float32), info
+        """Actions ``[B, H, D]`` (env units, float32) and info (decode stats, ``latency_s``, ``timing_s``)."""
+        out = self.pipeline.run_batch(observations, seed)
+        return out.actions, {**out.info, "timing_s": out.timing}
 
     def predict(self, obs: dict[str, Any], seed: int | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """Actions ``[H, D]`` (env units, float32) and info (``nfe``, ``latency_s``) for one observation."""
+        """Actions ``[H, D]`` (env units, float32) and info (``nfe``, ``latency_s``, ``timing_s``) for one observation."""
         actions, info = self.predict_batch([obs], seed)
         return actions[0], info
 

@@ -1,15 +1,15 @@
-"""Observation checks and image preprocessing shared by training and inference.
+"""Image preprocessing shared by training and inference (the pipeline's ``resize`` / ``normalize_images``).
 
 Images: uint8 ``[H, W, 3]`` upright -> resized to ``image_size`` (uint8, so training data stored
 at that size and live images go through the same rounding) -> crop of ``crop_area`` of the
 area (random at training, centred at evaluation) -> resized back -> normalized with the
-vision tower's mean / std -> float ``[3, S, S]``.
+vision tower's mean / std -> float ``[3, S, S]``. Observations are validated in one place,
+:mod:`vla.validation`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 import torch
@@ -18,41 +18,11 @@ import torch.nn.functional as F
 from .config import VLAConfig
 
 
-def validate_obs(obs: Any, config: VLAConfig) -> None:
-    """Raise ``ValueError`` naming the field and the expected form when ``obs`` is malformed."""
-    if not isinstance(obs, dict):
-        raise ValueError(f"obs: expected a dict with keys {list(config.cameras) + ['proprio', 'instruction']}, "
-                         f"got {type(obs).__name__}")
-    for cam in config.cameras:
-        if cam not in obs:
-            raise ValueError(f"{cam}: missing; expected a uint8 image [H, W, 3]")
-        img = obs[cam]
-        if not isinstance(img, np.ndarray):
-            raise ValueError(f"{cam}: expected a numpy uint8 array [H, W, 3], got {type(img).__name__}")
-        if img.dtype != np.uint8:
-            raise ValueError(f"{cam}: expected dtype uint8 with values 0..255, got {img.dtype}"
-                             + (" (float images must be converted: (x * 255).round().astype(np.uint8))"
-                                if np.issubdtype(img.dtype, np.floating) else ""))
-        if img.ndim != 3 or img.shape[2] != 3 or img.shape[0] < 8 or img.shape[1] < 8:
-            raise ValueError(f"{cam}: expected shape [H, W, 3] with H, W >= 8, got {tuple(img.shape)}")
-    if "proprio" not in obs:
-        raise ValueError(f"proprio: missing; expected {config.proprio_dim} finite floats")
-    try:
-        p = np.asarray(obs["proprio"], dtype=np.float64)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"proprio: expected {config.proprio_dim} finite floats, got {obs['proprio']!r}") from e
-    if p.shape != (config.proprio_dim,):
-        raise ValueError(f"proprio: expected shape ({config.proprio_dim},), got {p.shape}")
-    if not np.all(np.isfinite(p)):
-        raise ValueError(f"proprio: expected finite values, got {p.tolist()}")
-    text = obs.get("instruction")
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"instruction: expected a non-empty string, got {text!r}")
-
-
 def resize_uint8(images: np.ndarray | torch.Tensor, size: int) -> torch.Tensor:
     """uint8 ``[N, H, W, 3]`` -> uint8 ``[N, 3, size, size]`` (bilinear, antialiased)."""
-    x = torch.as_tensor(np.ascontiguousarray(images) if isinstance(images, np.ndarray) else images)
+    if isinstance(images, np.ndarray):  # a read-only frame (e.g. decoded from the wire) is copied
+        images = np.ascontiguousarray(images) if images.flags.writeable else np.array(images, order="C")
+    x = torch.as_tensor(images)
     x = x.permute(0, 3, 1, 2)
     if x.shape[-2:] == (size, size):
         return x.contiguous()

@@ -5,6 +5,9 @@
 * ``ar``: :func:`decoding.autoregressive.ar_decode` on the adapter as an incremental model
   (prefix + [ACT] inside ``start``).
 * ``l1``: one forward pass (NFE = 1).
+
+:class:`ActionModel` is the policy pipeline's ``model`` step (:mod:`vla.pipeline`): it embeds
+the transformed inputs into a prefix and decodes the action chunk with the checkpoint's decoder.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from decoding.masked import MaskedDecodeConfig, masked_decode
 from .config import VLAConfig
 from .decode_adapters import PrefixAdapter
 from .model import Prefix, VLAModel
+from .pipeline import Batch, Step
 
 
 def decoder_config(head: str, decoder: dict[str, Any] | None) -> Any:
@@ -76,3 +80,32 @@ def decode_action_bins(model: VLAModel, prefix: Prefix, decoder: Any, seed: int 
     info = res.stats.to_dict()
     info["prefix_passes"] = adapter.prefix_passes
     return res.tokens - cfg.action_token_offset, info
+
+
+class ActionModel(Step):
+    """The pipeline's model step: inputs -> prefix -> action bins (``batch["tokens"]``) and decode stats."""
+
+    name = "model"
+
+    def __init__(self, model: VLAModel, decoder: Any, device: torch.device) -> None:
+        self.model = model
+        self.decoder = decoder
+        self.device = torch.device(device)
+
+    def params(self) -> dict[str, Any]:
+        return {"head": self.model.config.head, "decoder": self.decoder, "device": str(self.device)}
+
+    def encode(self, batch: Batch) -> Prefix:
+        """The prefix embedding of a batch the input transforms prepared."""
+        return self.model.encode_prefix(batch["pixels"].to(self.device), batch["proprio"].to(self.device),
+                                        batch["text_ids"].to(self.device), batch["text_valid"].to(self.device))
+
+    @torch.no_grad()
+    def __call__(self, batch: Batch) -> Batch:
+        prefix = self.encode(batch)
+        seeds = [batch["seed"]] * prefix.embeds.shape[0]
+        batch["tokens"], info = decode_action_bins(self.model, prefix, self.decoder, seeds)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        batch["info"].update(info, head=self.model.config.head)
+        return batch
