@@ -27,6 +27,17 @@ def action_chunks(actions: np.ndarray, horizon: int) -> np.ndarray:
     return actions[idx]
 
 
+def _stack_resized(images: list[np.ndarray], size: int) -> torch.Tensor:
+    """Every demo's frames resized into one preallocated ``[N, 3, size, size]`` uint8 tensor (no
+    intermediate list of copies: peak memory is the demos plus the result)."""
+    out = torch.empty(sum(len(x) for x in images), 3, size, size, dtype=torch.uint8)
+    i = 0
+    for x in images:
+        out[i : i + len(x)] = resize_uint8(x, size)
+        i += len(x)
+    return out
+
+
 class ChunkDataset:
     """All (observation, action chunk) examples of some demonstrations, in memory."""
 
@@ -35,8 +46,7 @@ class ChunkDataset:
         if not demos:
             raise ValueError("demos: expected at least one demonstration")
         self.config = config
-        self.images = {cam: torch.cat([resize_uint8(d.images[cam], config.image_size) for d in demos])
-                       for cam in config.cameras}
+        self.images = {cam: _stack_resized([d.images[cam] for d in demos], config.image_size) for cam in config.cameras}
         proprio = np.concatenate([d.proprio for d in demos])
         if proprio.shape[1] != config.proprio_dim:
             raise ValueError(f"proprio: expected {config.proprio_dim} values per step, got {proprio.shape[1]}")
