@@ -21,7 +21,7 @@
 #                   -> $HEAD_WORK/b (HEAD_STEPS=0 skips stages 2b and 2c)
 #   2c. on-policy:  ROUNDS rounds of: `vla rollouts` of the current policy (ROLLOUTS_PER_TASK episodes
 #                   per task, failures kept, with the privileged positions) -> $ROLL/rN, then
-#                   HEAD_C_STEPS more head-only steps on the demos plus every round's rollouts
+#                   HEAD_C_STEPS more head-only steps on the demos plus that round's rollouts
 #                   (a quarter of each batch from first frames) -> $HEAD_WORK/cN. The head learns
 #                   where objects are in the states the policy itself visits (labels are free in
 #                   simulation: the head is trained, the action model stays frozen).
@@ -105,7 +105,7 @@ HEAD_C=(); ROLL_CMDS=()
 prev=$HEAD_WORK/b; rolls=""
 for r in $(seq 1 "$ROUNDS"); do
     ROLL_CMDS+=("$(rollout_args "$prev" "$TASKS_A" "$r" "$ROLL/r$r/a")" "$(rollout_args "$prev" "$TASKS_B" "$r" "$ROLL/r$r/b")")
-    rolls="$rolls $ROLL/r$r"
+    rolls=" $ROLL/r$r"  # this round's rollouts only (aggregating rounds would not fit 2 ranks in 24 GiB)
     HEAD_C+=("$(head_args "$prev" "$HEAD_WORK/c$r" 0.25 $((3 + r)) 50 "$HEAD_C_STEPS" "$DATA$rolls")")
     prev=$HEAD_WORK/c$r
 done
