@@ -157,15 +157,28 @@ def collect(suite: str, episodes_per_task: int, out: str | Path, tasks: list[str
     return summary
 
 
+def add_recording_args(p: argparse.ArgumentParser) -> None:
+    """The options every recorder shares (``vla collect``, ``vla rollouts``): where, which tasks, which images."""
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--tasks", default="", help="comma-separated subset of task names (default: all)")
+    p.add_argument("--cameras", default="agentview,eye_in_hand", help="comma-separated cameras to record (default: agentview,eye_in_hand)")
+    p.add_argument("--image-size", type=int, default=128, help="square image size in pixels (default: 128)")
+    p.add_argument("--no-progress", action="store_true", help="disable the progress bar")
+
+
+def recording_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """:func:`collect` keyword arguments from :func:`add_recording_args`' options."""
+    return {"tasks": [t for t in args.tasks.split(",") if t] or None,
+            "cameras": tuple(c for c in args.cameras.split(",") if c), "image_size": args.image_size,
+            "progress": not args.no_progress}
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vla collect", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", default="tabletop-10", help="suite name (default: tabletop-10)")
     p.add_argument("--episodes-per-task", type=int, default=50, help="successful demos to keep per task (default: 50)")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--tasks", default="", help="comma-separated subset of task names (default: all)")
-    p.add_argument("--cameras", default="agentview,eye_in_hand", help="comma-separated cameras to record (default: agentview,eye_in_hand)")
-    p.add_argument("--image-size", type=int, default=128, help="square image size in pixels (default: 128)")
+    add_recording_args(p)
     p.add_argument("--action-noise", type=float, default=0.0,
                    help="std of Gaussian noise added to the expert's executed arm actions (diverse demos; default: 0)")
     p.add_argument("--action-labels", choices=("clean", "executed"), default="clean",
@@ -173,7 +186,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed offset for episode layouts and noise (default: 0)")
     p.add_argument("--max-attempts-factor", type=float, default=3.0,
                    help="give up on a task after episodes-per-task x this many attempts (default: 3)")
-    p.add_argument("--no-progress", action="store_true", help="disable the progress bar")
     return p
 
 
@@ -185,13 +197,10 @@ def main(argv: list[str] | None = None) -> int:
 
         return libero_main(argv)
     args = build_parser().parse_args(argv)
-    tasks = [t for t in args.tasks.split(",") if t] or None
-    cameras = tuple(c for c in args.cameras.split(",") if c)
     try:
-        summary = collect(args.suite, args.episodes_per_task, args.out, tasks=tasks, cameras=cameras,
-                          image_size=args.image_size, action_noise=args.action_noise, seed=args.seed,
-                          max_attempts_factor=args.max_attempts_factor, progress=not args.no_progress,
-                          label=args.action_labels)
+        summary = collect(args.suite, args.episodes_per_task, args.out, action_noise=args.action_noise, seed=args.seed,
+                          max_attempts_factor=args.max_attempts_factor, label=args.action_labels,
+                          **recording_kwargs(args))
     except ValueError as e:
         print(f"vla collect: {e}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from envs.collect import add_recording_args, recording_kwargs
 from policies.base import Policy
 from policies.chunking import ActionClipper, ChunkingConfig
 from policies.runner import seed_everything
@@ -53,16 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--policy", required=True, help="policy spec: a checkpoint directory, expert, random, ...")
     p.add_argument("--suite", default="tabletop-10", help="suite name (not LIBERO)")
     p.add_argument("--episodes-per-task", type=int, default=20, help="episodes to run and keep per task")
-    p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--tasks", default="", help="comma-separated subset of task names (default: all)")
-    p.add_argument("--cameras", default="agentview,eye_in_hand", help="comma-separated cameras to record")
-    p.add_argument("--image-size", type=int, default=128, help="square image size in pixels")
+    add_recording_args(p)
     p.add_argument("--execute-steps", type=int, default=None,
                    help="actions executed per chunk (default: the whole chunk)")
     p.add_argument("--seed", type=int, default=50,
                    help="seed block for episode layouts (vla collect uses 0; pick another one)")
     p.add_argument("--threads", type=int, default=1, help="torch threads")
-    p.add_argument("--no-progress", action="store_true", help="disable the progress bar")
     return p
 
 
@@ -86,12 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     def make_actor(env: Any, task: str) -> PolicyActor:
         return PolicyActor(make_policy(env, task, args.policy), chunking, ActionClipper.from_space(env.action_space))
 
-    tasks = [t for t in args.tasks.split(",") if t] or None
     try:
-        summary = collect(args.suite, args.episodes_per_task, args.out, tasks=tasks,
-                          cameras=tuple(c for c in args.cameras.split(",") if c), image_size=args.image_size,
-                          seed=args.seed, progress=not args.no_progress, label="executed",
-                          make_actor=make_actor, keep="all", actor_name=f"policy:{args.policy}")
+        summary = collect(args.suite, args.episodes_per_task, args.out, seed=args.seed, label="executed",
+                          make_actor=make_actor, keep="all", actor_name=f"policy:{args.policy}",
+                          **recording_kwargs(args))
     except ValueError as e:
         print(f"vla rollouts: {e}", file=sys.stderr)
         return 2
