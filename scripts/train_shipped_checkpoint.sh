@@ -28,6 +28,12 @@
 #                   (ROUNDS=0): one round measured 89/380 against 142/380 without it on the same
 #                   evaluation episodes (more "missed" failures: 95 against 31), see
 #                   reports/grounding/on_policy_grounding.md.
+#   2d. action:     ACT_STEPS steps fine-tuning the action model (transformer, projector, proprio and
+#                   point-token embeddings; the vision tower and the grounding head stay frozen) on
+#                   the points the frozen head itself predicts (teacher forcing ACT_TEACHER of the
+#                   rows with true points + ACT_NOISE m of noise), lr 3e-4 cosine, batch 32
+#                   -> $HEAD_WORK/d. Stage 2 trained the action model on true points and the
+#                   decoder head's; this adapts it to the spatial head's errors (ACT_STEPS=0 skips it)
 #   3. export:      the inference files only (config, weights, norm stats, tokenizer) -> $OUT,
 #                   plus $OUT/README.md recording the exact commands, seeds, commit and log.
 set -euo pipefail
@@ -49,6 +55,9 @@ ROLLOUTS_PER_TASK=${ROLLOUTS_PER_TASK:-40}
 HEAD_C_STEPS=${HEAD_C_STEPS:-2100}
 ROLL=${ROLL:-runs/g4/rollouts}
 HEAD_WORK=${HEAD_WORK:-runs/g3/head}
+ACT_STEPS=${ACT_STEPS:-4000}
+ACT_TEACHER=${ACT_TEACHER:-0.2}
+ACT_NOISE=${ACT_NOISE:-0.02}
 OUT=${OUT:-checkpoints/tabletop-tiny-dd}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export MUJOCO_GL=${MUJOCO_GL:-egl} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-egl}
@@ -98,6 +107,18 @@ head_args() {  # $1: init checkpoint, $2: output, $3: --early-fraction, $4: seed
     echo "${a[@]}" --init-from "$1" --ground-head spatial --train-only grounding. ground_cells. \
         --early-frames 6 --early-fraction "$3" --lr-schedule constant
 }
+act_args() {  # $1: init checkpoint, $2: output
+    local a=("${TRAIN[@]}")
+    for i in "${!a[@]}"; do
+        case "${a[$i]}" in
+            --out) a[i+1]=$2 ;; --steps) a[i+1]=$ACT_STEPS ;; --warmup-steps) a[i+1]=100 ;; --seed) a[i+1]=5 ;;
+            --lr) a[i+1]=0.0003 ;; --diagnose-every) a[i+1]=500 ;;
+        esac
+    done
+    echo "${a[@]}" --init-from "$1" --ground-head spatial --train-only lm. projector. proprio_proj. action_slot \
+        camera_embed grounding.point_embed. grounding.point_id --ground-teacher-forcing "$ACT_TEACHER" \
+        --ground-label-noise "$ACT_NOISE"
+}
 HEAD_A=$(head_args "$WORK" "$HEAD_WORK/a" 1 2 100 "$HEAD_STEPS")
 HEAD_B=$(head_args "$HEAD_WORK/a" "$HEAD_WORK/b" 0.5 3 50 "$HEAD_B_STEPS")
 rollout_args() {  # $1: policy, $2: tasks, $3: round, $4: output
@@ -112,6 +133,7 @@ for r in $(seq 1 "$ROUNDS"); do
     HEAD_C+=("$(head_args "$prev" "$HEAD_WORK/c$r" 0.25 $((3 + r)) 50 "$HEAD_C_STEPS" "$DATA$rolls")")
     prev=$HEAD_WORK/c$r
 done
+ACT=$(act_args "$prev" "$HEAD_WORK/d")
 if [ "$HEAD_STEPS" -gt 0 ]; then
     echo "[$(date -u +%FT%TZ)] stage 2b: spatial grounding head on the frozen model -> $HEAD_WORK/{a,b}"
     for stage in A B; do
@@ -141,6 +163,14 @@ if [ "$HEAD_STEPS" -gt 0 ]; then
         fi
         WORK=$HEAD_WORK/c$r
     done
+    if [ "$ACT_STEPS" -gt 0 ]; then
+        echo "[$(date -u +%FT%TZ)] stage 2d: action model on the head's own points -> $HEAD_WORK/d"
+        if [ ! -f "$HEAD_WORK/d/model.safetensors" ]; then
+            # shellcheck disable=SC2086
+            OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli $ACT --resume
+        fi
+        WORK=$HEAD_WORK/d
+    fi
 fi
 
 echo "[$(date -u +%FT%TZ)] stage 3: export -> $OUT"
@@ -187,7 +217,8 @@ reported as measured by \`make demo\` (raising it is the reproduction issue's jo
 
 Produced by \`scripts/train_shipped_checkpoint.sh\` with SEED=$SEED DEMOS_PER_TASK=$DEMOS_PER_TASK
 ACTION_NOISE=$ACTION_NOISE STEPS=$STEPS BATCH=$BATCH HOLDOUT=$HOLDOUT NPROC=$NPROC HEAD_STEPS=$HEAD_STEPS
-HEAD_B_STEPS=$HEAD_B_STEPS ROUNDS=$ROUNDS ROLLOUTS_PER_TASK=$ROLLOUTS_PER_TASK HEAD_C_STEPS=$HEAD_C_STEPS, i.e. exactly (the two
+HEAD_B_STEPS=$HEAD_B_STEPS ROUNDS=$ROUNDS ROLLOUTS_PER_TASK=$ROLLOUTS_PER_TASK HEAD_C_STEPS=$HEAD_C_STEPS
+ACT_STEPS=$ACT_STEPS ACT_TEACHER=$ACT_TEACHER ACT_NOISE=$ACT_NOISE, i.e. exactly (the two
 collections run in parallel):
 
 \`\`\`
@@ -196,6 +227,7 @@ vla $(collect_args "$TASKS_B" "$DATA/b")
 OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node $NPROC -m vla.cli ${TRAIN[*]}
 $( [ "$HEAD_STEPS" -gt 0 ] && printf 'OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s\nOMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s' "$NPROC" "$HEAD_A" "$NPROC" "$HEAD_B" )
 $( [ "$HEAD_STEPS" -gt 0 ] && for r in $(seq 1 "$ROUNDS"); do printf 'vla %s\nvla %s\nOMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s\n' "${ROLL_CMDS[$((2 * (r - 1)))]}" "${ROLL_CMDS[$((2 * (r - 1) + 1))]}" "$NPROC" "${HEAD_C[$((r - 1))]}"; done )
+$( [ "$HEAD_STEPS" -gt 0 ] && [ "$ACT_STEPS" -gt 0 ] && printf 'OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s' "$NPROC" "$ACT" )
 \`\`\`
 
 - code commit: $COMMIT$DIRTY
