@@ -35,7 +35,9 @@
 #                   -> $HEAD_WORK/d. Stage 2 trained the action model on true points and the
 #                   decoder head's; this adapts it to the spatial head's errors (ACT_STEPS=0 skips it)
 #   3. export:      the inference files only (config, weights, norm stats, tokenizer) -> $OUT,
-#                   plus $OUT/README.md recording the exact commands, seeds, commit and log.
+#                   $OUT/decoder.json = DECODER (the default decoder options, chosen by a closed-loop
+#                   decoder sweep; DECODER= writes none: cosine T=12), plus $OUT/README.md
+#                   recording the exact commands, seeds, commit and log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -58,6 +60,7 @@ HEAD_WORK=${HEAD_WORK:-runs/g3/head}
 ACT_STEPS=${ACT_STEPS:-4000}
 ACT_TEACHER=${ACT_TEACHER:-0.2}
 ACT_NOISE=${ACT_NOISE:-0.02}
+DECODER=${DECODER-'{"steps": 1}'}
 OUT=${OUT:-checkpoints/tabletop-tiny-dd}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export MUJOCO_GL=${MUJOCO_GL:-egl} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-egl}
@@ -179,6 +182,7 @@ for f in config.json model.safetensors norm_stats.json tokenizer.json tokenizer_
     [ -f "$WORK/$f" ] && cp "$WORK/$f" "$OUT/$f"
 done
 cp "$WORK/train_log.csv" "$OUT/train_log.csv" 2>/dev/null || true
+if [ -n "$DECODER" ]; then echo "$DECODER" > "$OUT/decoder.json"; else rm -f "$OUT/decoder.json"; fi
 "$PY" - "$DATA" "$OUT/demos_summary.json" <<'PYEOF'
 import json, sys
 from pathlib import Path
@@ -218,7 +222,7 @@ reported as measured by \`make demo\` (raising it is the reproduction issue's jo
 Produced by \`scripts/train_shipped_checkpoint.sh\` with SEED=$SEED DEMOS_PER_TASK=$DEMOS_PER_TASK
 ACTION_NOISE=$ACTION_NOISE STEPS=$STEPS BATCH=$BATCH HOLDOUT=$HOLDOUT NPROC=$NPROC HEAD_STEPS=$HEAD_STEPS
 HEAD_B_STEPS=$HEAD_B_STEPS ROUNDS=$ROUNDS ROLLOUTS_PER_TASK=$ROLLOUTS_PER_TASK HEAD_C_STEPS=$HEAD_C_STEPS
-ACT_STEPS=$ACT_STEPS ACT_TEACHER=$ACT_TEACHER ACT_NOISE=$ACT_NOISE, i.e. exactly (the two
+ACT_STEPS=$ACT_STEPS ACT_TEACHER=$ACT_TEACHER ACT_NOISE=$ACT_NOISE DECODER='$DECODER', i.e. exactly (the two
 collections run in parallel):
 
 \`\`\`

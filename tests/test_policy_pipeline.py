@@ -180,3 +180,22 @@ def test_runner_episode_runs_the_checkpoints_pipeline(checkpoint) -> None:
     assert rec["error"] is None and rec["steps"] == 5 and rec["n_infer"] == 2  # chunks of 4 steps
     assert [s.name for s in policy.pipeline.steps] == STEPS
     assert set(policy.last_infer_stats()["timing_s"]) == {*STEPS, "total"}
+
+
+def test_checkpoint_decoder_json_sets_the_default_decoder_and_an_explicit_one_overrides_it(checkpoint, tmp_path) -> None:
+    import json
+    import shutil
+
+    ckpt = Path(shutil.copytree(checkpoint, tmp_path / "ckpt"))
+    obs = observation(4)
+    assert VLAInference.from_pretrained(ckpt).predict(obs)[1]["nfe"] == 12  # the head's default: cosine T=12
+    (ckpt / "decoder.json").write_text(json.dumps({"steps": 2}))
+    inference = VLAInference.from_pretrained(ckpt)
+    assert inference.decoder_dict == {"steps": 2} and inference.predict(obs)[1]["nfe"] == 2
+    assert VLAInference.from_pretrained(ckpt, decoder={"steps": 5}).predict(obs)[1]["nfe"] == 5
+    (ckpt / "decoder.json").write_text("[2]")
+    with pytest.raises(ValueError, match="decoder.json: expected a JSON object of decoder options"):
+        VLAInference.from_pretrained(ckpt)
+    (ckpt / "decoder.json").write_text(json.dumps({"stepz": 2}))
+    with pytest.raises(ValueError, match="stepz"):
+        VLAInference.from_pretrained(ckpt)

@@ -137,3 +137,23 @@ def test_unknown_sweep_decoder_is_refused_before_any_work(tmp_path: Path) -> Non
     assert main(["--out", str(tmp_path / "r"), "--sweep-decoders", "cosine-T4", "no-such-rule"]) == 2
     assert main(["--out", str(tmp_path / "r"), "--notes", str(tmp_path / "missing.md")]) == 2
     assert not (tmp_path / "r").exists()
+
+
+def test_update_shipped_replaces_files_only_when_better_and_drops_a_stale_default_decoder(tmp_path: Path) -> None:
+    from scripts.reproduce_stages.shipped import update_shipped
+
+    ckpt, dest = tmp_path / "ckpt", tmp_path / "shipped"
+    ckpt.mkdir()
+    dest.mkdir()
+    (ckpt / "config.json").write_text('{"new": 1}')
+    (dest / "config.json").write_text('{"old": 1}')
+    (dest / "decoder.json").write_text('{"steps": 1}')
+    (dest / "eval.json").write_text(json.dumps({"average_sr": 0.5}))
+    report = {"config": {"episodes_per_task": 50}, "git": {}}
+    result = {"average_sr": 0.4, "overall": {}, "per_task": {}}
+    assert not update_shipped(dest, ckpt, result, report)
+    assert json.loads((dest / "config.json").read_text()) == {"old": 1} and (dest / "decoder.json").exists()
+    assert update_shipped(dest, ckpt, {**result, "average_sr": 0.6}, report)
+    assert json.loads((dest / "config.json").read_text()) == {"new": 1} and not (dest / "decoder.json").exists()
+    saved = json.loads((dest / "eval.json").read_text())
+    assert saved["average_sr"] == 0.6 and saved["decoder"] == MAIN_DECODER

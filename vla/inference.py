@@ -1,12 +1,13 @@
 """`VLAInference`: a trained checkpoint as an observation -> action-chunk function.
 
 ``VLAInference.from_pretrained(path, decoder=None, device="cpu", seed=0)`` loads a checkpoint
-folder; ``predict(obs)`` returns actions ``[H, D]`` float32 in environment units and an info
-dict (``nfe``, ``latency_s``...). Observations are dicts with ``agentview_rgb`` /
-``eye_in_hand_rgb`` (uint8 ``[H, W, 3]`` upright), ``proprio`` (float ``[8]``) and
-``instruction`` (str). The same observation and seed give bit-identical actions, also in a
-fresh process. Every step between observation and actions is a named object of
-``self.pipeline`` (:meth:`VLAInference.build_pipeline`; ``print(inference.pipeline)`` lists them).
+folder (decoder None: the folder's ``decoder.json`` if it has one); ``predict(obs)`` returns
+actions ``[H, D]`` float32 in environment units and an info dict (``nfe``, ``latency_s``...).
+Observations are dicts with ``agentview_rgb`` / ``eye_in_hand_rgb`` (uint8 ``[H, W, 3]``
+upright), ``proprio`` (float ``[8]``) and ``instruction`` (str). The same observation and seed
+give bit-identical actions, also in a fresh process. Every step between observation and actions
+is a named object of ``self.pipeline`` (:meth:`VLAInference.build_pipeline`;
+``print(inference.pipeline)`` lists them).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import load_checkpoint
+from .checkpoint import load_checkpoint, load_default_decoder
 from .config import VLAConfig
 from .model import Prefix, VLAModel
 from .pipeline import PolicyPipeline
@@ -53,7 +54,10 @@ class VLAInference:
     @classmethod
     def from_pretrained(cls, path: str | Path, decoder: dict[str, Any] | None = None,
                         device: str | torch.device = "cpu", seed: int = 0) -> VLAInference:
+        """Load ``path``; ``decoder`` None takes the checkpoint's ``decoder.json`` (if any), else the head's default."""
         model, tok, act = load_checkpoint(path, device)
+        if decoder is None:
+            decoder = load_default_decoder(path)
         return cls(model, tok, act, decoder, device, seed)
 
     @property

@@ -1,7 +1,8 @@
 """``--update-shipped DIR``: hand the diffusion policy on to a shipped checkpoint folder.
 
 The policy's inference files are copied to ``DIR`` (e.g. ``checkpoints/tabletop-tiny-dd``) only
-when its SR under ``MAIN_DECODER`` beats the one recorded in ``DIR/eval.json``, which is rewritten.
+when its SR under ``MAIN_DECODER`` beats the one recorded in ``DIR/eval.json``, which is rewritten
+(and ``DIR/decoder.json``, a default decoder chosen for the previous policy, removed).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def update_shipped(dest: Path, ckpt: Path, result: dict[str, Any], report: dict[
               "special_tokens_map.json", "train_log.csv"):
         if (ckpt / f).exists():
             shutil.copy2(ckpt / f, dest / f)
+    # the SR was measured under MAIN_DECODER (the head's default): no stale default decoder may stay
+    (dest / "decoder.json").unlink(missing_ok=True)
     old.write_text(json.dumps({"average_sr": result["average_sr"], "overall": result["overall"],
                                "per_task": result["per_task"], "decoder": MAIN_DECODER,
                                "episodes_per_task": report["config"]["episodes_per_task"],
