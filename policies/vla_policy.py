@@ -82,7 +82,7 @@ class VLAPolicy(Policy):
 
     def metadata(self) -> dict[str, Any]:
         return {**super().metadata(), "checkpoint": self.path, "decoder": repr(self.decoder),
-                "decoder_options": dict(getattr(self.inference, "decoder_dict", {}) or {}),
+                "decoder_options": dict(getattr(self.inference, "decoder_dict", {})),
                 "pipeline": [s.name for s in self.pipeline.steps]}
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.reproduce_stages.sweep import MAIN_DECODER
+from vla.checkpoint import DECODER
 
 
 def update_shipped(dest: Path, ckpt: Path, result: dict[str, Any], report: dict[str, Any]) -> bool:
@@ -28,7 +29,7 @@ def update_shipped(dest: Path, ckpt: Path, result: dict[str, Any], report: dict[
         if (ckpt / f).exists():
             shutil.copy2(ckpt / f, dest / f)
     # the SR was measured under MAIN_DECODER (the head's default): no stale default decoder may stay
-    (dest / "decoder.json").unlink(missing_ok=True)
+    (dest / DECODER).unlink(missing_ok=True)
     old.write_text(json.dumps({"average_sr": result["average_sr"], "overall": result["overall"],
                                "per_task": result["per_task"], "decoder": MAIN_DECODER,
                                "episodes_per_task": report["config"]["episodes_per_task"],
