@@ -109,13 +109,16 @@ class ChunkDataset:
 
 
 def sample_batch(dataset: ChunkDataset, g: torch.Generator, batch_size: int, rows: torch.Tensor,
-                 train: bool = True, early_frames: int = 0, early_fraction: float = 0.0) -> dict[str, torch.Tensor]:
+                 train: bool = True, early_frames: int = 0, early_fraction: float = 0.0,
+                 full_mask_fraction: float = 0.0) -> dict[str, torch.Tensor]:
     """Draw a global batch's randomness from ``g`` and build only its ``rows`` (data parallel).
 
     Every rank draws the same numbers, so a global batch is the same whatever the world size.
     With ``early_frames`` N > 0, the first ``round(early_fraction * batch_size)`` examples are drawn
     from the first N timesteps of the demonstrations only (the episodes' starts, where the gripper
     is far from everything and the images alone say where the named object is).
+    With ``full_mask_fraction`` F > 0, a share F of the examples (drawn independently) gets noise
+    level 0, i.e. every action token masked: the one input that one-pass decoding sees.
     """
     cfg = dataset.config
     index = torch.randint(len(dataset), (batch_size,), generator=g)
@@ -131,4 +134,9 @@ def sample_batch(dataset: ChunkDataset, g: torch.Generator, batch_size: int, row
         teacher = torch.rand(batch_size, generator=g)
         out["point_noise"] = point_noise[rows]
         out["point_teacher"] = teacher[rows] if train else torch.ones(len(rows))
+    if full_mask_fraction > 0:  # drawn after everything else: runs without it keep their numbers
+        full = torch.rand(batch_size, generator=g) < full_mask_fraction
+        level = out["noise"].clone()
+        level[full[rows], 0] = 0.0  # masked_count(0, L) = L
+        out["noise"] = level
     return out

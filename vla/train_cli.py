@@ -26,7 +26,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--data", nargs="+", required=True, help="HDF5 files or directories holding them")
     p.add_argument("--out", required=True, help="output folder (checkpoints, final model, train_log.csv)")
     p.add_argument("--preset", choices=PRESETS, default="tiny")
-    p.add_argument("--head", choices=HEADS, default="diffusion")
+    p.add_argument("--head", choices=HEADS, default=None,
+                   help="action head (default: diffusion; with --init-from: the checkpoint's, and another "
+                        "value swaps the head on the trained backbone)")
     p.add_argument("--vision", default="", help="pretrained preset: local vision checkpoint folder")
     p.add_argument("--language", default="", help="pretrained preset: local causal-LM checkpoint folder")
     g = p.add_argument_group("action space")
@@ -83,6 +85,9 @@ def parser() -> argparse.ArgumentParser:
                    help="draw --early-fraction of every batch from the demos' first N timesteps (default: 0, off)")
     g.add_argument("--early-fraction", type=float, default=0.5, metavar="F",
                    help="share of each batch drawn by --early-frames (default: 0.5; 1: only the first N)")
+    g.add_argument("--full-mask-fraction", type=float, default=0.0, metavar="F",
+                   help="diffusion head: share of each batch with every action token masked (the only input "
+                        "one-pass decoding, cosine T=1, sees), the rest drawn by the cosine schedule (default: 0)")
     g.add_argument("--clip-grad", type=float, default=1.0)
     g.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                    help="auto: bf16 autocast on GPUs that support it, fp32 otherwise")
@@ -168,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"vla train: --{name.replace('_', '-')}: expected a positive integer, got {getattr(args, name)}",
                   file=sys.stderr)
             return 2
+    if not 0.0 <= args.full_mask_fraction <= 1.0:
+        print(f"vla train: --full-mask-fraction: expected a number in [0, 1], got {args.full_mask_fraction}",
+              file=sys.stderr)
+        return 2
     if not 0.0 <= args.early_fraction <= 1.0 or args.early_frames < 0:
         print(f"vla train: --early-fraction: expected a number in [0, 1] and --early-frames >= 0, got "
               f"{args.early_fraction} and {args.early_frames}", file=sys.stderr)
@@ -191,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     periodic = None
     if args.diagnose_every:
         periodic = partial(_diagnose_step, model, tokenizer, act_tok, held, args.out, args.diagnose_frames, args.seed)
-    batches = partial(sample_batch, dataset, early_frames=args.early_frames, early_fraction=args.early_fraction)
+    batches = partial(sample_batch, dataset, early_frames=args.early_frames, early_fraction=args.early_fraction,
+                      full_mask_fraction=args.full_mask_fraction)
     history = train(model, batches, tcfg, args.out, tokenizer, act_tok, args.device,
                     periodic=periodic, periodic_every=args.diagnose_every)
     rank, _ = dist_info()
@@ -212,7 +222,7 @@ def _setup(args: argparse.Namespace, np: Any) -> tuple | int:
     from .hdf5_demos import load_demos
     from .text_tokenizer import build_word_tokenizer
 
-    cfg = VLAConfig(preset=args.preset, head=args.head, horizon=args.horizon, n_bins=args.n_bins,
+    cfg = VLAConfig(preset=args.preset, head=args.head or "diffusion", horizon=args.horizon, n_bins=args.n_bins,
                     normalization=args.normalization, binary_gripper=args.binary_gripper,
                     image_size=args.image_size, crop_area=args.crop_area, image_pool=args.image_pool,
                     image_coord_features=args.image_coords, prefix_order=args.prefix_order,
@@ -264,6 +274,8 @@ def _setup(args: argparse.Namespace, np: Any) -> tuple | int:
 
 #: the grounding head's modules (replaced when ``--init-from`` asks for another ``--ground-head``)
 GROUND_MODULES = ("grounding.", "ground_cells.")
+#: modules only one action head has (fresh when ``--init-from`` asks for another ``--head``)
+HEAD_MODULES = ("l1_head.",)
 #: config fields that only shape training; ``--init-from`` takes them from the command line
 _TRAINING_FIELDS = ("crop_area", "ground_loss_weight", "ground_teacher_forcing", "ground_label_noise",
                     "ground_far_weight", "ground_far_m", "ground_near_weight")
@@ -280,15 +292,21 @@ def _setup_from(args: argparse.Namespace, cfg: Any, demos: list, held: list) -> 
     model, tokenizer, act_tok = load_checkpoint(args.init_from)
     for name in _TRAINING_FIELDS:
         setattr(model.config, name, getattr(cfg, name))
-    if args.ground_head != model.config.ground_head and model.config.ground_points:
-        # a new grounding head on the trained model: everything else keeps its weights
+    new_ground = args.ground_head != model.config.ground_head and model.config.ground_points
+    new_head = args.head is not None and args.head != model.config.head
+    if new_ground or new_head:
+        # a new grounding head and / or action head on the trained model: the rest keeps its weights
         from .factory import from_config
 
-        model.config.ground_head = args.ground_head
+        if new_ground:
+            model.config.ground_head = args.ground_head
+        if new_head:
+            model.config.head = args.head
         fresh = from_config(model.config, seed=args.seed)
-        keep = {k: v for k, v in model.state_dict().items() if not k.startswith(GROUND_MODULES)}
+        replaced = (GROUND_MODULES if new_ground else ()) + (HEAD_MODULES if new_head else ())
+        keep = {k: v for k, v in model.state_dict().items() if not k.startswith(replaced)}
         missing, _ = fresh.load_state_dict(keep, strict=False)
-        assert all(k.startswith(GROUND_MODULES) for k in missing), missing
+        assert all(k.startswith(replaced) for k in missing), missing
         model = fresh
     if model.config.ground_points and any(d.points is None for d in demos):
         print("vla train: --init-from: the checkpoint has a grounding head; its demos need obs/target_pos and "
