@@ -239,3 +239,45 @@ def test_far_head_joins_a_spatial_head_trained_on_the_frozen_model(demos_dir: Pa
     assert train_main([*args, "--out", str(other), "--steps", "3", "--init-from", str(src), "--ground-head", "spatial"]) == 0
     assert attach_main([str(src), str(other), "--out", str(tmp_path / "x")]) == 2  # trained more than the head
     assert "outside the grounding head" in capsys.readouterr().err
+
+
+def test_full_mask_fraction_and_head_swap(demos_dir: Path, tmp_path: Path, capsys) -> None:
+    """--full-mask-fraction F masks every action token in a share F of the batch (the rest as before);
+    --init-from with another --head swaps the action head and keeps the trained backbone."""
+    from vla.data import ChunkDataset, sample_batch
+    from vla.model import masked_count
+
+    src = tmp_path / "src"
+    args = ["--data", str(demos_dir), "--ground-points", "2", "--ground-relative", *SMALL]
+    assert train_main([*args, "--out", str(src), "--steps", "2", "--full-mask-fraction", "0.5"]) == 0
+    model, tok, act = load_checkpoint(src)
+    ds = ChunkDataset(load_demos(demos_dir), model.config, tok, act)
+    n = model.config.action_tokens
+    plain = sample_batch(ds, torch.Generator().manual_seed(3), 64, torch.arange(64))
+    full = sample_batch(ds, torch.Generator().manual_seed(3), 64, torch.arange(64), full_mask_fraction=1.0)
+    half = sample_batch(ds, torch.Generator().manual_seed(3), 64, torch.arange(32, 64), full_mask_fraction=0.5)
+    for k in plain:
+        if k != "noise":
+            torch.testing.assert_close(plain[k], full[k], msg=k)  # only the noise level changes
+    assert (masked_count(full["noise"][:, 0], n) == n).all()
+    assert torch.equal(full["noise"][:, 1:], plain["noise"][:, 1:])  # the masking order is kept
+    assert (masked_count(plain["noise"][:, 0], n) < n).float().mean() > 0.5  # the schedule masks fewer mostly
+    whole = (half["noise"][:, 0] == 0)
+    assert 0 < int(whole.sum()) < 32  # about half of these rows
+    assert torch.equal(half["noise"][~whole], plain["noise"][32:][~whole])
+    for head in ("ar", "l1"):
+        out = tmp_path / head
+        assert train_main([*args, "--out", str(out), "--steps", "1", "--init-from", str(src), "--head", head,
+                           "--lr", "1e-12"]) == 0
+        b, _, _ = load_checkpoint(out)
+        assert b.config.head == head
+        sa, sb = model.state_dict(), b.state_dict()
+        shared = [k for k in sb if k in sa]
+        assert len(shared) == len(sa) and all(torch.allclose(sa[k], sb[k], atol=1e-6) for k in shared)
+        assert any(k.startswith("l1_head.") for k in sb) == (head == "l1")
+    # no --head: the checkpoint's head stays
+    assert train_main([*args, "--out", str(tmp_path / "ar2"), "--steps", "1", "--init-from", str(tmp_path / "ar")]) == 0
+    assert load_checkpoint(tmp_path / "ar2")[0].config.head == "ar"
+    capsys.readouterr()
+    assert train_main([*args, "--out", str(tmp_path / "x"), "--full-mask-fraction", "1.5"]) == 2
+    assert "--full-mask-fraction" in capsys.readouterr().err
