@@ -25,11 +25,20 @@ pipeline with tiny budgets (2 tasks, a few training steps, 1 episode) in a few m
     vla reproduce --out runs/reproduce                 # the full run (defaults below)
     vla reproduce --quick --out /tmp/repro             # CI-sized
     vla reproduce --out runs/reproduce --update-shipped checkpoints/tabletop-tiny-dd
+
+With ``--init-from`` the heads are compared under the shipped checkpoint's recipe instead: every
+head is the stage-2d fine-tune of one trained backbone + spatial grounding head (``--head``
+swapped on it; vision tower and grounding head frozen), on the demos it was trained on:
+
+    vla reproduce --out runs/repro-2d --demos runs/g1/demos --init-from runs/g4/headB60 \
+        --steps 4000 --batch-size 32 --lr 3e-4 --seed 5 --holdout 5 --nproc 2 \
+        --diffusion-decoder '{"steps": 1}'
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -60,6 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--demos-per-task", type=int, default=20)
     g.add_argument("--action-noise", type=float, default=0.1, help="expert noise executed (labels stay clean)")
     g.add_argument("--tasks", nargs="+", default=None, help="subset of tabletop tasks (default: all 10)")
+    g.add_argument("--demos", default="", metavar="DIR",
+                   help="reuse demos collected before (a `vla collect` folder, or folders of them such as the "
+                        "shipped recipe's runs/g1/demos); nothing is collected")
     g = p.add_argument_group("training (same for every head)")
     g.add_argument("--heads", nargs="+", choices=HEADS, default=list(HEADS))
     g.add_argument("--steps", type=int, default=3000, help="training steps per head (the reported run: 3000 x 16)")
@@ -85,6 +97,23 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n-bins", type=int, default=32,
                    help="action bins per dimension (the paper's 256 spreads these few demos too thin)")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--nproc", type=int, default=1,
+                   help="training processes (torchrun, one thread each; >1 uses that many cores, same batches)")
+    g = p.add_argument_group("stage-2d recipe (the shipped checkpoint's last stage, for every head)")
+    g.add_argument("--init-from", default="", metavar="CKPT",
+                   help="every head starts from this trained model (backbone + spatial grounding head, e.g. the "
+                        "shipped recipe's stage-2b output) with the vision tower and grounding head frozen; "
+                        "--head is swapped on it. Then --steps/--batch-size/--lr/--seed are the fine-tune's and "
+                        "the model-shape options are unused (suggested: --steps 4000 --batch-size 32 --lr 3e-4)")
+    g.add_argument("--holdout", type=int, default=0, metavar="N",
+                   help="keep the last N demos of every file out of training and log held-out diagnostics every "
+                        "1000 steps (the shipped recipe keeps 5; default: 0)")
+    g.add_argument("--ground-teacher-forcing", type=float, default=0.2,
+                   help="with --init-from: share of rows fed the true points (plus noise) instead of the head's")
+    g.add_argument("--ground-label-noise", type=float, default=0.02, help="with --init-from: that noise, in metres")
+    g.add_argument("--diffusion-decoder", default=None, metavar="JSON",
+                   help="the diffusion policy's default decoder (written as its decoder.json), used by its main "
+                        "evaluation and --update-shipped, e.g. '{\"steps\": 1}' (default: cosine T=12)")
     g = p.add_argument_group("evaluation")
     g.add_argument("--episodes-per-task", type=int, default=50, help="main comparison of the heads")
     g.add_argument("--sweep-episodes-per-task", type=int, default=3,
@@ -116,12 +145,27 @@ def apply_quick(args: argparse.Namespace) -> None:
 
 def check_args(args: argparse.Namespace) -> str | None:
     """What is wrong with the options (checked before any work), or None."""
-    for name in ("demos_per_task", "steps", "batch_size", "episodes_per_task", "sweep_episodes_per_task", "workers"):
+    for name in ("demos_per_task", "steps", "batch_size", "episodes_per_task", "sweep_episodes_per_task", "workers",
+                 "nproc"):
         if getattr(args, name) < 1:
             return f"--{name.replace('_', '-')} must be >= 1"
     unknown = sorted(set(args.sweep_decoders or ()) - set(sweep_decoders(args.quick)))
     if unknown:
         return f"--sweep-decoders: unknown {unknown}; expected some of {sorted(sweep_decoders(args.quick))}"
+    if args.holdout < 0:
+        return f"--holdout: expected an integer >= 0, got {args.holdout}"
+    if args.demos and not Path(args.demos).is_dir():
+        return f"--demos: {args.demos!r} is not a folder"
+    if args.init_from and not (Path(args.init_from) / "config.json").is_file():
+        return f"--init-from: {args.init_from!r} is not a checkpoint folder (config.json + model.safetensors)"
+    if isinstance(args.diffusion_decoder, str):
+        try:
+            args.diffusion_decoder = json.loads(args.diffusion_decoder)
+        except json.JSONDecodeError:
+            pass  # stays a string: refused below
+        if not isinstance(args.diffusion_decoder, dict):
+            return (f"--diffusion-decoder: expected a JSON object of decoder options such as '{{\"steps\": 1}}', "
+                    f"got {args.diffusion_decoder!r}")
     if args.notes and not Path(args.notes).is_file():
         return f"--notes: {args.notes!r} is not a readable file"
     return None
@@ -142,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     clock = StageClock(out / "work_seconds.json")
-    demos = out / "demos"
+    demos = Path(args.demos) if args.demos else out / "demos"
     data = clock("collect", stage_collect, args, demos)
     train_cmds, heads = {}, {}
     for h in args.heads:
@@ -150,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     for h in args.heads:
         heads[h] = clock(f"eval {h}", evaluate, args, out / "train" / h, None, out / "eval" / h,
                          args.episodes_per_task, 1)
+        if h == "diffusion" and args.diffusion_decoder is not None:
+            heads[h]["decoder"] = args.diffusion_decoder  # from its decoder.json
     sweep: dict[str, Any] = {}
     if "diffusion" in args.heads and not args.no_sweep:
         sweep = stage_sweep(args, out / "train" / "diffusion", out / "sweep", heads["diffusion"], clock)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from test_e2e_cli import vla
 
 from scripts.reproduce_stages.evaluate import aggregate
@@ -50,8 +51,9 @@ def test_quick_report_has_every_field(quick_run: Path) -> None:
     assert set(rep["sweep"]) == set(sweep_decoders(quick=True)) | {MAIN_DECODER}
     for r in rep["sweep"].values():
         assert {"family", "decoder", "average_sr", "overall", "mean_nfe", "max_nfe", "mean_latency_ms"} <= set(r)
-    assert [t["target"] for t in rep["targets"]][:2] == ["diffusion head >= 80% average SR", "diffusion SR >= AR SR"]
-    assert len(rep["targets"]) == 3 and all("met" in t for t in rep["targets"])
+    assert [t["target"] for t in rep["targets"]][:3] == [
+        "diffusion head >= 80% average SR", "diffusion SR >= AR SR at <= 1/4 of AR's NFE", "diffusion SR >= L1 SR"]
+    assert len(rep["targets"]) == 4 and all("met" in t for t in rep["targets"])
     md = (out / "report.md").read_text()
     for word in ("## Heads", "## Decoder sweep", "## Targets", "diffusion", "ar", "l1", "cosine-T4"):
         assert word in md
@@ -120,6 +122,13 @@ def test_targets_say_met_or_missed_by_how_much() -> None:
     assert "threshold" in ADAPTIVE and "cosine top-k" not in ADAPTIVE
     sweep["threshold-0.7"] = {"family": "threshold", **res(0.5, 3.5)}
     assert not targets(heads, sweep)[2]["met"]
+    # diffusion ahead of AR but at more than a quarter of its NFE: missed; the L1 row has its own p
+    three = {"diffusion": res(0.9, 20), "ar": res(0.85, 56), "l1": res(0.95, 1)}
+    rows = {r["target"]: r for r in targets(three, {})}
+    assert not rows["diffusion SR >= AR SR at <= 1/4 of AR's NFE"]["met"]
+    three["diffusion"]["mean_nfe"] = 1
+    assert targets(three, {})[1]["met"]
+    assert not rows["diffusion SR >= L1 SR"]["met"] and rows["diffusion SR >= L1 SR"]["margin_points"] == -5.0
 
 
 def test_aggregate_counts_every_chunk() -> None:
@@ -157,3 +166,41 @@ def test_update_shipped_replaces_files_only_when_better_and_drops_a_stale_defaul
     assert json.loads((dest / "config.json").read_text()) == {"new": 1} and not (dest / "decoder.json").exists()
     saved = json.loads((dest / "eval.json").read_text())
     assert saved["average_sr"] == 0.6 and saved["decoder"] == MAIN_DECODER
+    (ckpt / "decoder.json").write_text('{"steps": 2}')  # the policy's own default decoder goes along
+    assert update_shipped(dest, ckpt, {**result, "average_sr": 0.7}, report)
+    assert json.loads((dest / "decoder.json").read_text()) == {"steps": 2}
+    assert json.loads((dest / "eval.json").read_text())["decoder"] == {"steps": 2}
+
+
+def test_stage_2d_recipe_on_reused_demos(quick_run: Path, tmp_path: Path) -> None:
+    """--demos + --init-from + --diffusion-decoder: nothing is collected, every head is fine-tuned from
+    the same trained model with its vision tower frozen and --head swapped, and the diffusion head is
+    evaluated under its decoder.json."""
+    from vla.checkpoint import load_checkpoint
+
+    out, init = tmp_path / "r2d", quick_run / "train" / "diffusion"
+    vla("reproduce", "--quick", "--out", str(out), "--no-progress", "--demos", str(quick_run / "demos"),
+        "--init-from", str(init), "--diffusion-decoder", '{"steps": 1}', "--heads", "diffusion", "ar",
+        "--no-sweep", "--nproc", "2", timeout=900)
+    assert not (out / "demos").exists()
+    rep = json.loads((out / "report.json").read_text())
+    assert set(rep["heads"]) == {"diffusion", "ar"} and rep["data"]["kept"] >= 2
+    base = load_checkpoint(init)[0].state_dict()
+    for h, cmd in rep["train_commands"].items():
+        assert cmd[cmd.index("--init-from") + 1] == str(init) and "--train-only" in cmd
+        model = load_checkpoint(out / "train" / h)[0]
+        assert model.config.head == h
+        sd = model.state_dict()
+        assert all(torch.equal(sd[k], base[k]) for k in base if k.startswith(("vision.", "grounding.cell")))
+        assert any(not torch.equal(sd[k], base[k]) for k in base if k.startswith("lm."))  # it trained
+    assert json.loads((out / "train" / "diffusion" / "decoder.json").read_text()) == {"steps": 1}
+    assert rep["heads"]["diffusion"]["mean_nfe"] == 1.0 and rep["heads"]["diffusion"]["decoder"] == {"steps": 1}
+    assert rep["heads"]["ar"]["mean_nfe"] > 1
+    assert '{"steps": 1}' in (out / "report.md").read_text()
+    # --holdout N: the demos held out of training are diagnosed every 1000 steps
+    from scripts.reproduce import build_parser
+    from scripts.reproduce_stages.train import train_argv
+
+    args = build_parser().parse_args(["--init-from", str(init), "--holdout", "5", "--steps", "4000"])
+    cmd = train_argv(args, "ar", quick_run / "demos", tmp_path / "x")
+    assert cmd[cmd.index("--holdout") + 1] == "5" and cmd[cmd.index("--diagnose-every") + 1] == "1000"

@@ -1,8 +1,9 @@
 """``--update-shipped DIR``: hand the diffusion policy on to a shipped checkpoint folder.
 
 The policy's inference files are copied to ``DIR`` (e.g. ``checkpoints/tabletop-tiny-dd``) only
-when its SR under ``MAIN_DECODER`` beats the one recorded in ``DIR/eval.json``, which is rewritten
-(and ``DIR/decoder.json``, a default decoder chosen for the previous policy, removed).
+when its SR under its default decoder (its ``decoder.json``, from ``--diffusion-decoder``, else
+``MAIN_DECODER``) beats the one recorded in ``DIR/eval.json``, which is rewritten; ``DIR/decoder.json``
+becomes the policy's (a default chosen for the previous policy never stays).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from scripts.reproduce_stages.sweep import MAIN_DECODER
-from vla.checkpoint import DECODER
+from vla.checkpoint import DECODER, load_default_decoder
 
 
 def update_shipped(dest: Path, ckpt: Path, result: dict[str, Any], report: dict[str, Any]) -> bool:
@@ -28,10 +29,15 @@ def update_shipped(dest: Path, ckpt: Path, result: dict[str, Any], report: dict[
               "special_tokens_map.json", "train_log.csv"):
         if (ckpt / f).exists():
             shutil.copy2(ckpt / f, dest / f)
-    # the SR was measured under MAIN_DECODER (the head's default): no stale default decoder may stay
-    (dest / DECODER).unlink(missing_ok=True)
+    # the SR was measured under the policy's own default decoder (its decoder.json, else MAIN_DECODER):
+    # that file goes along, and no stale one of the previous policy may stay
+    decoder = load_default_decoder(ckpt)
+    if decoder is None:
+        (dest / DECODER).unlink(missing_ok=True)
+    else:
+        shutil.copy2(ckpt / DECODER, dest / DECODER)
     old.write_text(json.dumps({"average_sr": result["average_sr"], "overall": result["overall"],
-                               "per_task": result["per_task"], "decoder": MAIN_DECODER,
+                               "per_task": result["per_task"], "decoder": decoder or MAIN_DECODER,
                                "episodes_per_task": report["config"]["episodes_per_task"],
                                "source": "vla reproduce", "git": report["git"]}, indent=2))
     print(f"vla reproduce: updated {dest} with the diffusion policy ({100 * result['average_sr']:.1f}% > {100 * old_sr:.1f}%)")
