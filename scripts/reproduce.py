@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--ground-teacher-forcing", type=float, default=0.2,
                    help="with --init-from: share of rows fed the true points (plus noise) instead of the head's")
     g.add_argument("--ground-label-noise", type=float, default=0.02, help="with --init-from: that noise, in metres")
+    g.add_argument("--full-mask-fraction", type=float, default=0.0, metavar="F",
+                   help="diffusion head only: share of each batch with every action token masked, the input of "
+                        "one-pass decoding (default: 0)")
     g.add_argument("--diffusion-decoder", default=None, metavar="JSON",
                    help="the diffusion policy's default decoder (written as its decoder.json), used by its main "
                         "evaluation and --update-shipped, e.g. '{\"steps\": 1}' (default: cosine T=12)")
@@ -152,6 +155,8 @@ def check_args(args: argparse.Namespace) -> str | None:
     unknown = sorted(set(args.sweep_decoders or ()) - set(sweep_decoders(args.quick)))
     if unknown:
         return f"--sweep-decoders: unknown {unknown}; expected some of {sorted(sweep_decoders(args.quick))}"
+    if not 0.0 <= args.full_mask_fraction <= 1.0:
+        return f"--full-mask-fraction: expected a number in [0, 1], got {args.full_mask_fraction}"
     if args.holdout < 0:
         return f"--holdout: expected an integer >= 0, got {args.holdout}"
     if args.demos and not Path(args.demos).is_dir():

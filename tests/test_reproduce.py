@@ -181,7 +181,7 @@ def test_stage_2d_recipe_on_reused_demos(quick_run: Path, tmp_path: Path) -> Non
     out, init = tmp_path / "r2d", quick_run / "train" / "diffusion"
     vla("reproduce", "--quick", "--out", str(out), "--no-progress", "--demos", str(quick_run / "demos"),
         "--init-from", str(init), "--diffusion-decoder", '{"steps": 1}', "--heads", "diffusion", "ar",
-        "--no-sweep", "--nproc", "2", timeout=900)
+        "--sweep-decoders", "cosine-T4", "--nproc", "2", "--full-mask-fraction", "0.5", timeout=900)
     assert not (out / "demos").exists()
     rep = json.loads((out / "report.json").read_text())
     assert set(rep["heads"]) == {"diffusion", "ar"} and rep["data"]["kept"] >= 2
@@ -194,8 +194,12 @@ def test_stage_2d_recipe_on_reused_demos(quick_run: Path, tmp_path: Path) -> Non
         assert all(torch.equal(sd[k], base[k]) for k in base if k.startswith(("vision.", "grounding.cell")))
         assert any(not torch.equal(sd[k], base[k]) for k in base if k.startswith("lm."))  # it trained
     assert json.loads((out / "train" / "diffusion" / "decoder.json").read_text()) == {"steps": 1}
+    assert "--full-mask-fraction" in rep["train_commands"]["diffusion"]  # the diffusion head only
+    assert "--full-mask-fraction" not in rep["train_commands"]["ar"]
     assert rep["heads"]["diffusion"]["mean_nfe"] == 1.0 and rep["heads"]["diffusion"]["decoder"] == {"steps": 1}
     assert rep["heads"]["ar"]["mean_nfe"] > 1
+    # the sweep's T=12 reference is run under T=12, not taken from the (T=1) main evaluation
+    assert rep["sweep"][MAIN_DECODER]["mean_nfe"] == 12.0 and rep["sweep"]["cosine-T4"]["mean_nfe"] == 4.0
     assert '{"steps": 1}' in (out / "report.md").read_text()
     # --holdout N: the demos held out of training are diagnosed every 1000 steps
     from scripts.reproduce import build_parser

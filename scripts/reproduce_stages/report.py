@@ -147,7 +147,8 @@ def write_report(out: Path, report: dict[str, Any]) -> None:
         lines.append(f"| {t} | " + " | ".join(cells) + " |")
     if report["sweep"]:
         cfg = report["config"]
-        same = cfg["sweep_episodes_per_task"] == cfg["episodes_per_task"]
+        same = (cfg["sweep_episodes_per_task"] == cfg["episodes_per_task"]
+                and cfg.get("diffusion_decoder") in (None, {"steps": 12}))
         main_note = (f"{MAIN_DECODER} is the main evaluation above" if same else
                      f"{MAIN_DECODER} is run again on these episodes, so that every row is measured alike; the "
                      f"main evaluation above has {cfg['episodes_per_task']}")

@@ -58,13 +58,17 @@ def stage_sweep(args: argparse.Namespace, ckpt: Path, out: Path, main_result: di
     chosen = sweep_decoders(args.quick)
     if args.sweep_decoders:
         chosen = {n: v for n, v in chosen.items() if n in args.sweep_decoders}
+    # the main evaluation stands for MAIN_DECODER only when it ran under it (no --diffusion-decoder)
+    main_is_ref = getattr(args, "diffusion_decoder", None) in (None, {"steps": 12})
     sweep: dict[str, Any] = {}
     for name, (family, dec) in chosen.items():
-        if name == MAIN_DECODER and args.sweep_episodes_per_task == args.episodes_per_task:
+        if name == MAIN_DECODER and main_is_ref and args.sweep_episodes_per_task == args.episodes_per_task:
             r = main_result
         else:
             r = clock("sweep", evaluate, args, ckpt, dec, out / name, args.sweep_episodes_per_task, 0)
         sweep[name] = {"family": family, "decoder": dec, **r}
-    if MAIN_DECODER not in sweep:  # the main evaluation is the reference point
-        sweep[MAIN_DECODER] = {"family": "cosine top-k", "decoder": {"steps": 12}, **main_result}
+    if MAIN_DECODER not in sweep:  # the reference point: the main evaluation, or T=12 run here
+        r = main_result if main_is_ref else clock("sweep", evaluate, args, ckpt, {"steps": 12}, out / MAIN_DECODER,
+                                                  args.sweep_episodes_per_task, 0)
+        sweep[MAIN_DECODER] = {"family": "cosine top-k", "decoder": {"steps": 12}, **r}
     return sweep

@@ -38,14 +38,17 @@ def stage_2d_argv(args: argparse.Namespace, head: str, demos: Path, out: Path) -
             "--warmup-steps", str(min(100, args.steps // 10)), "--seed", str(args.seed),
             "--save-every", str(max(1, min(500, args.steps))), "--keep-checkpoints", "1",
             "--log-every", str(max(1, min(50, args.steps)))]
-    return argv + _run_args(args)
+    return argv + _run_args(args, head)
 
 
-def _run_args(args: argparse.Namespace) -> list[str]:
-    """``--holdout N`` (held-out demos, diagnosed every 1000 steps) and ``--no-progress``."""
+def _run_args(args: argparse.Namespace, head: str) -> list[str]:
+    """``--full-mask-fraction`` (diffusion only), ``--holdout N`` (held-out demos, diagnosed every
+    1000 steps) and ``--no-progress``."""
+    fm = getattr(args, "full_mask_fraction", 0.0)
+    full = ["--full-mask-fraction", str(fm)] if head == "diffusion" and fm else []
     held = ["--holdout", str(args.holdout), "--diagnose-every", str(max(1, min(1000, args.steps))),
             "--diagnose-frames", "128"] if getattr(args, "holdout", 0) else []
-    return held + (["--no-progress"] if args.no_progress else [])
+    return full + held + (["--no-progress"] if args.no_progress else [])
 
 
 def train_argv(args: argparse.Namespace, head: str, demos: Path, out: Path) -> list[str]:
@@ -63,7 +66,7 @@ def train_argv(args: argparse.Namespace, head: str, demos: Path, out: Path) -> l
             "--batch-size", str(args.batch_size), "--lr", str(args.lr), "--warmup-steps", str(min(100, args.steps // 10)),
             "--seed", str(args.seed), "--save-every", str(max(1, min(500, args.steps))), "--keep-checkpoints", "1",
             "--log-every", str(max(1, min(50, args.steps)))]
-    return argv + _run_args(args)
+    return argv + _run_args(args, head)
 
 
 def stage_train(args: argparse.Namespace, head: str, demos: Path, out: Path) -> list[str]:
