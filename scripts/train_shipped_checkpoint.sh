@@ -34,6 +34,9 @@
 #                   rows with true points + ACT_NOISE m of noise), lr 3e-4 cosine, batch 32
 #                   -> $HEAD_WORK/d. Stage 2 trained the action model on true points and the
 #                   decoder head's; this adapts it to the spatial head's errors (ACT_STEPS=0 skips it)
+#   2e. one pass:   ACT_E_STEPS more steps of the same fine-tune with ACT_E_FULL_MASK of each batch
+#                   all-masked (--full-mask-fraction), the only input one-pass decoding (DECODER's
+#                   cosine T=1) sees, lr 1e-4 cosine, seed 7 -> $HEAD_WORK/e (ACT_E_STEPS=0 skips it)
 #   3. export:      the inference files only (config, weights, norm stats, tokenizer) -> $OUT,
 #                   $OUT/decoder.json = DECODER (the default decoder options, chosen by a closed-loop
 #                   decoder sweep; DECODER= writes none: cosine T=12), plus $OUT/README.md
@@ -60,6 +63,8 @@ HEAD_WORK=${HEAD_WORK:-runs/g3/head}
 ACT_STEPS=${ACT_STEPS:-4000}
 ACT_TEACHER=${ACT_TEACHER:-0.2}
 ACT_NOISE=${ACT_NOISE:-0.02}
+ACT_E_STEPS=${ACT_E_STEPS:-2000}
+ACT_E_FULL_MASK=${ACT_E_FULL_MASK:-0.5}
 DECODER=${DECODER-'{"steps": 1}'}
 OUT=${OUT:-checkpoints/tabletop-tiny-dd}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
@@ -110,12 +115,12 @@ head_args() {  # $1: init checkpoint, $2: output, $3: --early-fraction, $4: seed
     echo "${a[@]}" --init-from "$1" --ground-head spatial --train-only grounding. ground_cells. \
         --early-frames 6 --early-fraction "$3" --lr-schedule constant
 }
-act_args() {  # $1: init checkpoint, $2: output
+act_args() {  # $1: init checkpoint, $2: output, $3: steps (default ACT_STEPS), $4: lr, $5: seed
     local a=("${TRAIN[@]}")
     for i in "${!a[@]}"; do
         case "${a[$i]}" in
-            --out) a[i+1]=$2 ;; --steps) a[i+1]=$ACT_STEPS ;; --warmup-steps) a[i+1]=100 ;; --seed) a[i+1]=5 ;;
-            --lr) a[i+1]=0.0003 ;; --diagnose-every) a[i+1]=500 ;;
+            --out) a[i+1]=$2 ;; --steps) a[i+1]=${3:-$ACT_STEPS} ;; --warmup-steps) a[i+1]=100 ;; --seed) a[i+1]=${5:-5} ;;
+            --lr) a[i+1]=${4:-0.0003} ;; --diagnose-every) a[i+1]=500 ;;
         esac
     done
     echo "${a[@]}" --init-from "$1" --ground-head spatial --train-only lm. projector. proprio_proj. action_slot \
@@ -137,6 +142,7 @@ for r in $(seq 1 "$ROUNDS"); do
     prev=$HEAD_WORK/c$r
 done
 ACT=$(act_args "$prev" "$HEAD_WORK/d")
+ACT_E="$(act_args "$HEAD_WORK/d" "$HEAD_WORK/e" "$ACT_E_STEPS" 0.0001 7) --full-mask-fraction $ACT_E_FULL_MASK"
 if [ "$HEAD_STEPS" -gt 0 ]; then
     echo "[$(date -u +%FT%TZ)] stage 2b: spatial grounding head on the frozen model -> $HEAD_WORK/{a,b}"
     for stage in A B; do
@@ -173,6 +179,14 @@ if [ "$HEAD_STEPS" -gt 0 ]; then
             OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli $ACT --resume
         fi
         WORK=$HEAD_WORK/d
+        if [ "$ACT_E_STEPS" -gt 0 ]; then
+            echo "[$(date -u +%FT%TZ)] stage 2e: one-pass fine-tune (all-masked rows) -> $HEAD_WORK/e"
+            if [ ! -f "$HEAD_WORK/e/model.safetensors" ]; then
+                # shellcheck disable=SC2086
+                OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli $ACT_E --resume
+            fi
+            WORK=$HEAD_WORK/e
+        fi
     fi
 fi
 
@@ -222,7 +236,8 @@ reported as measured by \`make demo\` (raising it is the reproduction issue's jo
 Produced by \`scripts/train_shipped_checkpoint.sh\` with SEED=$SEED DEMOS_PER_TASK=$DEMOS_PER_TASK
 ACTION_NOISE=$ACTION_NOISE STEPS=$STEPS BATCH=$BATCH HOLDOUT=$HOLDOUT NPROC=$NPROC HEAD_STEPS=$HEAD_STEPS
 HEAD_B_STEPS=$HEAD_B_STEPS ROUNDS=$ROUNDS ROLLOUTS_PER_TASK=$ROLLOUTS_PER_TASK HEAD_C_STEPS=$HEAD_C_STEPS
-ACT_STEPS=$ACT_STEPS ACT_TEACHER=$ACT_TEACHER ACT_NOISE=$ACT_NOISE DECODER='$DECODER', i.e. exactly (the two
+ACT_STEPS=$ACT_STEPS ACT_TEACHER=$ACT_TEACHER ACT_NOISE=$ACT_NOISE ACT_E_STEPS=$ACT_E_STEPS
+ACT_E_FULL_MASK=$ACT_E_FULL_MASK DECODER='$DECODER', i.e. exactly (the two
 collections run in parallel):
 
 \`\`\`
@@ -232,6 +247,7 @@ OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node $NPROC -m vla.cli ${TRA
 $( [ "$HEAD_STEPS" -gt 0 ] && printf 'OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s\nOMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s' "$NPROC" "$HEAD_A" "$NPROC" "$HEAD_B" )
 $( [ "$HEAD_STEPS" -gt 0 ] && for r in $(seq 1 "$ROUNDS"); do printf 'vla %s\nvla %s\nOMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s\n' "${ROLL_CMDS[$((2 * (r - 1)))]}" "${ROLL_CMDS[$((2 * (r - 1) + 1))]}" "$NPROC" "${HEAD_C[$((r - 1))]}"; done )
 $( [ "$HEAD_STEPS" -gt 0 ] && [ "$ACT_STEPS" -gt 0 ] && printf 'OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s' "$NPROC" "$ACT" )
+$( [ "$HEAD_STEPS" -gt 0 ] && [ "$ACT_STEPS" -gt 0 ] && [ "$ACT_E_STEPS" -gt 0 ] && printf 'OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s' "$NPROC" "$ACT_E" )
 \`\`\`
 
 - code commit: $COMMIT$DIRTY

@@ -73,7 +73,19 @@ def test_training_logs_diagnostics_and_the_command_prints_them(demos_dir: Path, 
                           "--json", str(js)]) == 0
     table = capsys.readouterr().out
     assert "input swapped" in table and "grounding head error" in table and "proprio" in table
-    assert json.loads(js.read_text())["frames"] == 16
+    assert json.loads(js.read_text())["frames"] == 16 and json.loads(js.read_text())["decoder"] is None
+    # the checkpoint's decoder.json is the default; --decoder overrides it; a bad one is refused by name
+    (out / "decoder.json").write_text('{"steps": 1}')
+    assert diagnose_main([str(out), "--data", str(demos_dir), "--holdout", "1", "--frames", "16",
+                          "--json", str(js)]) == 0
+    assert json.loads(js.read_text())["decoder"] == {"steps": 1} and 'decoder {"steps": 1}' in capsys.readouterr().out
+    assert diagnose_main([str(out), "--data", str(demos_dir), "--holdout", "1", "--frames", "16", "--decoder",
+                          '{"steps": 2}', "--json", str(js)]) == 0
+    assert json.loads(js.read_text())["decoder"] == {"steps": 2}
+    capsys.readouterr()
+    assert diagnose_main([str(out), "--data", str(demos_dir), "--decoder", '{"stepz": 2}']) == 2
+    assert "--decoder" in capsys.readouterr().err
+    (out / "decoder.json").unlink()
     # a continuous (l1) head moves with every input it reads: each swap must register
     model, tok, act = load_checkpoint(out)
     cfg = dataclasses.replace(model.config, head="l1")

@@ -199,7 +199,8 @@ def _start_error_cm(model: VLAModel, ds: ChunkDataset, labels: torch.Tensor, dem
 
 def format_table(d: dict[str, Any]) -> str:
     """The diagnostics as a plain-text table."""
-    lines = [f"held-out frames: {d['frames']} from {d['demos']} demos",
+    lines = [f"held-out frames: {d['frames']} from {d['demos']} demos"
+             + (f", decoder {json.dumps(d['decoder'])}" if d.get("decoder") else ""),
              "input swapped   |dx|     |dy|     |dz|   (first action, env units)"]
     for g, v in d["sensitivity_xyz"].items():
         lines.append(f"  {g:<12} " + " ".join(f"{x:8.4f}" for x in v))
@@ -228,6 +229,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "0: every demo given (default: 0)")
     p.add_argument("--frames", type=int, default=256, help="frames sampled from the demos (default: 256)")
     p.add_argument("--seed", type=int, default=0, help="frame sampling and swap seed (default: 0)")
+    p.add_argument("--decoder", default="", metavar="JSON",
+                   help="decoder options for the predicted actions, e.g. '{\"steps\": 1}' (default: the "
+                        "checkpoint's decoder.json, else the head's default)")
     p.add_argument("--json", default="", help="also write the numbers to this JSON file")
     return p
 
@@ -236,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
 
-    from .checkpoint import is_checkpoint, load_checkpoint
+    from .checkpoint import is_checkpoint, load_checkpoint, load_default_decoder
     from .hdf5_demos import load_demos
 
     if not Path(args.checkpoint).exists():
@@ -250,12 +254,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vla diagnose: --frames: expected >= 2, got {args.frames}", file=sys.stderr)
         return 2
     model, tok, act = load_checkpoint(args.checkpoint)
+    try:  # the policy's own decoder (its decoder.json) unless --decoder says otherwise
+        decoder = json.loads(args.decoder) if args.decoder else load_default_decoder(args.checkpoint)
+        if decoder is not None and not isinstance(decoder, dict):
+            raise ValueError(f"expected a JSON object, got {decoder!r}")
+        decoder_config(model.config.head, decoder)
+    except ValueError as e:  # json.JSONDecodeError included
+        print(f"vla diagnose: --decoder: expected a JSON object of decoder options such as '{{\"steps\": 1}}' "
+              f"({e})", file=sys.stderr)
+        return 2
     try:
         demos = load_demos(args.data, model.config.cameras, last_per_file=max(0, args.holdout))
     except (FileNotFoundError, ValueError) as e:
         print(f"vla diagnose: {e}", file=sys.stderr)
         return 2
-    d = diagnose(model, tok, act, demos, max_frames=args.frames, seed=args.seed)
+    d = diagnose(model, tok, act, demos, max_frames=args.frames, decoder=decoder, seed=args.seed)
+    d["decoder"] = decoder
     print(format_table(d))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
