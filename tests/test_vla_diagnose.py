@@ -293,3 +293,5 @@ def test_full_mask_fraction_and_head_swap(demos_dir: Path, tmp_path: Path, capsy
     capsys.readouterr()
     assert train_main([*args, "--out", str(tmp_path / "x"), "--full-mask-fraction", "1.5"]) == 2
     assert "--full-mask-fraction" in capsys.readouterr().err
+    assert train_main([*args, "--out", str(tmp_path / "x"), "--head", "ar", "--full-mask-fraction", "0.5"]) == 2
+    assert "only the diffusion head" in capsys.readouterr().err

@@ -192,6 +192,10 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(built, int):
         return built
     model, tokenizer, act_tok, dataset, held, n_demos, tcfg = built
+    if args.full_mask_fraction and model.config.head != "diffusion":
+        print(f"vla train: --full-mask-fraction: only the diffusion head masks action tokens; this model's head is "
+              f"{model.config.head!r}", file=sys.stderr)
+        return 2
     if args.train_only and not any(n.startswith(tuple(args.train_only)) for n, _ in model.named_parameters()):
         top = sorted({n.split(".")[0] + "." for n, _ in model.named_parameters()})
         print(f"vla train: --train-only: no parameter name starts with {args.train_only}; expected prefixes such as "
