@@ -7,6 +7,8 @@ progresses. The piece objects that own the parameters (``Threshold(0.9)``, ...) 
 
 * ``topk``: the schedule's count, highest ranking score first (LLaDA / MaskGIT / DD-VLA);
 * ``threshold``: every position with p >= tau, at least the best one (Fast-dLLM);
+* ``deadline``: every position with p >= tau, and at least the schedule's count: a block ends
+  within the schedule's steps, earlier where the model is confident (NFE between 1 and T);
 * ``factor``: sort p descending, accept the longest prefix with ``p_n >= 1 - f/(n+1)`` (Fast-dLLM);
 * ``learned``: a trained filter predicts "current proposal is final"; commit where its
   probability exceeds a threshold, at least the schedule's top-k (Learn2PD);
@@ -32,6 +34,11 @@ def commit_topk(ctx: StepContext) -> torch.Tensor:
 
 def commit_threshold(ctx: StepContext, threshold: float) -> torch.Tensor:
     return at_least_one(ctx.eligible & (ctx.conf >= threshold), ctx)
+
+
+def commit_deadline(ctx: StepContext, threshold: float) -> torch.Tensor:
+    sure = ctx.eligible & (ctx.conf >= threshold)
+    return at_least_one(sure | top_k_mask(ctx.rank, ctx.eligible, ctx.scheduled_k), ctx)
 
 
 def commit_factor(ctx: StepContext, factor: float) -> torch.Tensor:

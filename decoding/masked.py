@@ -82,13 +82,15 @@ def masked_decode(
     eos_id: int | None = None,
     seed: int | Sequence[int] | None = 0,
     record_trace: bool = False,
+    keep_probs: bool = False,
 ) -> DecodeResult:
     """Decode ``gen_len`` tokens after ``prompt_ids [B, P]`` by iterative unmasking.
 
     Returns the generated tokens ``[B, gen_len]`` and :class:`DecodeStats` (NFE, per-row NFE,
     tokens committed per step, commit step and re-mask count per position, wall time). With
     ``record_trace`` the per-step features and proposals are kept in ``stats.extra["trace"]``
-    (used to train the learned commit filter).
+    (used to train the learned commit filter). With ``keep_probs`` the result's ``probs [B, gen_len, V]``
+    holds, per position, the distribution (over allowed ids) its final token was committed from.
     """
     dec = as_decoder(config)
     if prompt_ids.dim() != 2:
@@ -113,6 +115,7 @@ def masked_decode(
     commit_step = torch.full((B, L), -1, dtype=torch.long, device=device)
     commit_conf = torch.zeros(B, L, device=device)
     remask_count = torch.zeros(B, L, dtype=torch.long, device=device)
+    commit_probs: torch.Tensor | None = None
     row_nfe = torch.zeros(B, dtype=torch.long)
     # per-step records stay on the device until the end (no host sync inside the loop)
     log: dict[str, list] = {"commits": [], "active": [], "remask": [], "remask_step": []}
@@ -132,6 +135,8 @@ def masked_decode(
             logits = full_logits[:, P:]
             if allowed_full is None:
                 allowed_full = _normalize_allowed(allowed, B, L, logits.shape[-1], mask_id, device)
+                if keep_probs:
+                    commit_probs = torch.zeros(B, L, logits.shape[-1], device=device)
             active = masked[:, start:].any(1)
             probs_all = None
             if dec.block.NEEDS_PROBS:
@@ -167,7 +172,7 @@ def masked_decode(
                     dec, x, P, start, end, blk_logits, allowed_full, masked, commit_step, commit_conf,
                     remask_count, active, n0, t, steps,
                     _ActiveRNG(rng, [b for b, a in enumerate(active_rows) if a], B), state, global_step,
-                    log, eos_id, final, trace_steps if record_trace else None, mask_id,
+                    log, eos_id, final, trace_steps if record_trace else None, mask_id, commit_probs,
                 )
                 t += 1
                 global_step += 1
@@ -183,7 +188,7 @@ def masked_decode(
     tokens = x[:, P:].clone()
     if record_trace:
         stats.extra["trace"] = {"final": tokens.cpu(), "steps": trace_steps}
-    return DecodeResult(tokens=tokens, stats=stats)
+    return DecodeResult(tokens=tokens, stats=stats, probs=commit_probs)
 
 
 def _refine_step(
@@ -210,6 +215,7 @@ def _refine_step(
     final: bool,
     trace: list[dict[str, Any]] | None,
     mask_id: int,
+    commit_probs: torch.Tensor | None = None,
 ) -> None:
     """One refinement step on block [s, e): propose, score, re-mask, commit (in place)."""
     lg = blk_logits.float().masked_fill(~allowed_full[:, s:e], float("-inf"))
@@ -255,6 +261,8 @@ def _refine_step(
     step_blk = commit_step[:, s:e]
     commit_step[:, s:e] = torch.where(remask, -1, torch.where(commit, global_step, step_blk))
     commit_conf[:, s:e] = torch.where(commit, conf, commit_conf[:, s:e])
+    if commit_probs is not None:
+        commit_probs[:, s:e] = torch.where(commit.unsqueeze(-1), probs, commit_probs[:, s:e])
     remask_count[:, s:e] += remask.long()
     masked[:, s:e] = (blk_masked & ~commit) | remask
     x[:, P + s : P + e] = blk

@@ -47,7 +47,7 @@ class MaskedDecodeConfig:
     temperature: float = 0.0  # token choice: 0 = argmax
     top_k: int = 0
     top_p: float = 1.0
-    commit: str = "topk"  # topk | threshold | factor | learned | localleap | ccd
+    commit: str = "topk"  # topk | threshold | deadline | factor | learned | localleap | ccd
     threshold: float = 0.9
     factor: float = 1.0
     learned_filter: Any = None  # path to a saved filter, or a CommitFilter

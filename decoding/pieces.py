@@ -168,6 +168,17 @@ class Threshold(Commit):
 
 
 @dataclass(frozen=True)
+class Deadline(Commit):
+    """Every position with p >= threshold plus the schedule's count: done within ``steps``, early if sure."""
+
+    threshold: float = 0.9
+    KIND: ClassVar[str] = "deadline"
+
+    def select(self, ctx: StepContext) -> torch.Tensor:
+        return commit_rules.commit_deadline(ctx, self.threshold)
+
+
+@dataclass(frozen=True)
 class Factor(Commit):
     """Fast-dLLM: the longest confidence-sorted prefix with ``p_n >= 1 - factor / (n + 1)``."""
 
@@ -390,7 +401,7 @@ class DualCache(Cache):
 PIECES: dict[str, dict[str, type[Piece]]] = {
     "schedule": {c.KIND: c for c in (Linear, Cosine)},
     "score": {c.KIND: c for c in (ProbScore, MarginScore, EntropyScore, RandomScore)},
-    "commit": {c.KIND: c for c in (TopK, Threshold, Factor, Learned, LocalLeap, CCD)},
+    "commit": {c.KIND: c for c in (TopK, Threshold, Deadline, Factor, Learned, LocalLeap, CCD)},
     "remask": {c.KIND: c for c in (NoRemask, DDVLACode, DDVLAPaper, ReMDM)},
     "block": {c.KIND: c for c in (SingleBlock, FixedBlocks, AdaptiveBlocks)},
     "cache": {c.KIND: c for c in (NoCache, PrefixCache, DualCache)},

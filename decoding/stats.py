@@ -82,6 +82,8 @@ class DecodeResult:
 
     tokens: torch.Tensor
     stats: DecodeStats
+    #: per position, the distribution its token was drawn from (decoders that keep it; else None)
+    probs: torch.Tensor | None = None
 
 
 class Timer:

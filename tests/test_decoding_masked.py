@@ -54,6 +54,37 @@ def test_oracle_topk_takes_the_schedule_steps():
     assert order == CONF.argsort(descending=True).tolist()
 
 
+def test_keep_probs_are_the_distributions_tokens_were_committed_from():
+    for steps in (1, 4):
+        r = decode(OracleModel(TARGET, CONF, V, MASK), {"steps": steps}, keep_probs=True)
+        assert r.probs is not None and r.probs.shape == (1, 8, V)
+        torch.testing.assert_close(r.probs.sum(-1), torch.ones(1, 8))
+        assert r.probs[0].argmax(-1).tolist() == r.tokens[0].tolist()
+        torch.testing.assert_close(r.probs[0].gather(-1, TARGET[:, None])[:, 0], CONF)  # the oracle's p(target)
+        assert float(r.probs[0, :, MASK].max()) == 0.0  # the mask id is never a choice
+    # a re-masked token keeps the distribution of its final commit, not of the first one
+    wrong = torch.tensor([7, -1, -1, -1, -1, -1, -1, -1])
+    r = decode(WrongThenRightModel(TARGET, wrong, V, MASK), {"steps": 8, **REMASKS[0]}, keep_probs=True)
+    assert r.tokens[0].tolist() == TARGET.tolist()
+    assert r.probs[0].argmax(-1).tolist() == TARGET.tolist()
+    assert decode(OracleModel(TARGET, CONF, V, MASK), {"steps": 2}).probs is None  # off by default
+
+
+@pytest.mark.parametrize("steps", [1, 2, 4, 8])
+def test_deadline_commits_the_sure_ones_and_ends_within_the_steps(steps):
+    for tau in (0.2, 0.9, 0.999):
+        r = decode(OracleModel(TARGET, CONF, V, MASK), {"commit": "deadline", "threshold": tau, "steps": steps})
+        assert r.tokens[0].tolist() == TARGET.tolist()
+        first = r.stats.tokens_per_step[0][0]
+        assert first == max(int((CONF >= tau).sum()), commit_counts(8, steps, "cosine")[0])
+        assert r.stats.nfe <= steps
+    # every proposal is sure: one pass, whatever the budget
+    assert decode(OracleModel(TARGET, CONF, V, MASK), {"commit": "deadline", "threshold": 0.2, "steps": 8}).stats.nfe == 1
+    # nothing is sure: exactly the schedule (top-k)
+    r = decode(OracleModel(TARGET, CONF, V, MASK), {"commit": "deadline", "threshold": 1.0, "steps": steps})
+    assert r.stats.tokens_per_step[0] == commit_counts(8, steps, "cosine")
+
+
 @pytest.mark.parametrize("tau", [0.5, 0.9, 0.96])
 def test_oracle_threshold_nfe(tau):
     r = decode(OracleModel(TARGET, CONF, V, MASK), {"commit": "threshold", "threshold": tau})

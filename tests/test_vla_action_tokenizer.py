@@ -64,3 +64,23 @@ def test_bad_input(actions: np.ndarray) -> None:
         tok.from_bins(np.full((1, 7), 256))
     with pytest.raises(ValueError, match="actions: expected a non-empty"):
         ActionTokenizer.fit(np.zeros((0, 7)))
+
+
+def test_expected_bins_window_keep_and_fractional_values() -> None:
+    import torch
+
+    from vla.readout import expected_bins, split_readout
+
+    probs = torch.tensor([[[0.0, 0.5, 0.5, 0.0], [0.4, 0.0, 0.0, 0.6], [0.0, 0.0, 1.0, 0.0]]])
+    bins = torch.tensor([[1, 3, 2]])
+    torch.testing.assert_close(expected_bins(probs, bins), torch.tensor([[1.5, 1.8, 2.0]]))
+    # window 1: the far mode of the two-mode position does not count
+    torch.testing.assert_close(expected_bins(probs, bins, window=1), torch.tensor([[1.5, 3.0, 2.0]]))
+    keep = torch.tensor([True, False, False])  # e.g. a binary gripper position
+    torch.testing.assert_close(expected_bins(probs, bins, keep=keep), torch.tensor([[1.0, 1.8, 2.0]]))
+    tok = ActionTokenizer.fit(np.random.default_rng(0).normal(size=(100, 2)), n_bins=4)
+    np.testing.assert_allclose(tok.fractional_bin_values(np.array([0.0, 1.5, 3.0])), [-0.75, 0.0, 0.75])
+    np.testing.assert_allclose(tok.fractional_bin_values(np.arange(4.0)), tok.bin_values(np.arange(4)))
+    with pytest.raises(ValueError, match="bins"):
+        tok.fractional_bin_values(np.array([3.5]))
+    assert split_readout({"steps": 1, "readout": "mean", "readout_window": 2})[0] == {"steps": 1}

@@ -106,6 +106,27 @@ def test_batch_equals_rows(trained: dict[str, Path], data: Path) -> None:
             np.testing.assert_allclose(batch[i], policy.predict(o, seed=3)[0], atol=1e-6)
 
 
+
+def test_mean_readout_answers_between_bins(trained: dict[str, Path], data: Path) -> None:
+    """``readout: mean`` moves an action by at most one bin (window 1) and off the bin centres."""
+    mode = VLAInference.from_pretrained(trained["diffusion"], decoder={"steps": 1})
+    mean = VLAInference.from_pretrained(trained["diffusion"], decoder={"steps": 1, "readout": "mean",
+                                                                       "readout_window": 1})
+    tok = mode.action_tokenizer
+    width = tok.bin_width * tok._scale  # one bin in env units, per dimension
+    moved = []
+    for obs, _ in read_examples(data):
+        a0, a1 = mode.predict(obs)[0], mean.predict(obs)[0]
+        assert np.all(np.abs(a1 - a0) <= width + 1e-6)
+        moved.append(np.abs(a1 - a0).max())
+    assert max(moved) > 0  # not bin centres any more
+    for decoder, field in (({"readout": "median"}, "readout"), ({"readout_window": 2}, "readout_window"),
+                           ({"readout": "mean", "readout_window": -1}, "readout_window")):
+        with pytest.raises(ValueError, match=field):
+            VLAInference.from_pretrained(trained["diffusion"], decoder=decoder)
+    with pytest.raises(ValueError, match="readout"):
+        VLAInference.from_pretrained(trained["ar"], decoder={"readout": "mean"})
+
 SCRIPT = """
 import json, sys, numpy as np, h5py
 from vla.inference import VLAInference

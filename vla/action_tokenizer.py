@@ -117,6 +117,13 @@ class ActionTokenizer:
             raise ValueError(f"bins: expected indices in [0, {self.n_bins - 1}], got [{b.min()}, {b.max()}]")
         return self.centers[b]
 
+    def fractional_bin_values(self, bins: np.ndarray) -> np.ndarray:
+        """Fractional bin indices -> normalized values (linear between centres; integers give the centres)."""
+        b = np.asarray(bins, dtype=np.float64)
+        if b.size and (b.min() < 0 or b.max() > self.n_bins - 1):
+            raise ValueError(f"bins: expected values in [0, {self.n_bins - 1}], got [{b.min()}, {b.max()}]")
+        return -1.0 + (b + 0.5) * self.bin_width
+
     def from_bins(self, bins: np.ndarray) -> np.ndarray:
         """Bin indices -> env units (bin centres)."""
         return self.denormalize(self.bin_values(bins))

@@ -34,6 +34,7 @@ from .grounding import denormalize_points
 from .hdf5_demos import Demo
 from .model import VLAModel
 from .predict import decode_action_bins, decoder_config
+from .readout import Readout, split_readout
 
 GROUPS = ("images", "agentview", "wrist", "instruction", "proprio")
 DIMS = ("x", "y", "z", "roll", "pitch", "yaw", "grip")
@@ -73,7 +74,7 @@ def _derangement(n: int, seed: int) -> torch.Tensor:
 
 @torch.no_grad()
 def _first_actions(model: VLAModel, action_tokenizer: Any, batch: dict[str, torch.Tensor], decoder: Any,
-                   chunk: int = 64) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+                   readout: Readout, chunk: int = 64) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """(first actions [N, D] env units, grounding points [N, K, 3] metres or None, image states [N, Hd])."""
     cfg = model.config
     acts, pts, states = [], [], []
@@ -83,10 +84,12 @@ def _first_actions(model: VLAModel, action_tokenizer: Any, batch: dict[str, torc
         sl = slice(s, s + chunk)
         prefix = model.encode_prefix(batch["pixels"][sl], batch["proprio"][sl], batch["text_ids"][sl],
                                      batch["text_valid"][sl])
-        out, _ = decode_action_bins(model, prefix, decoder, list(range(s, s + prefix.embeds.shape[0])))
+        out, _ = decode_action_bins(model, prefix, decoder, list(range(s, s + prefix.embeds.shape[0])), readout)
         shape = (prefix.embeds.shape[0], cfg.horizon, cfg.action_dim)
         if cfg.head == "l1":
             a = action_tokenizer.denormalize(out.cpu().double().numpy().reshape(shape))
+        elif out.is_floating_point():  # fractional bins (readout "mean")
+            a = action_tokenizer.denormalize(action_tokenizer.fractional_bin_values(out.cpu().numpy().reshape(shape)))
         else:
             a = action_tokenizer.from_bins(out.cpu().numpy().reshape(shape))
         acts.append(np.asarray(a)[:, 0])
@@ -137,8 +140,8 @@ def diagnose(model: VLAModel, tokenizer: Any, action_tokenizer: Any, demos: list
         base = ds.batch(idx)
         demo_id = np.concatenate([[i] * len(d.actions) for i, d in enumerate(demos)])[idx.numpy()]
         true_a = ds.chunks[idx.numpy(), 0]
-        dec = decoder_config(cfg.head, decoder)
-        ref, pts, states = _first_actions(model, action_tokenizer, base, dec)
+        dec, readout = decoder_config(cfg.head, decoder), split_readout(decoder)[1]
+        ref, pts, states = _first_actions(model, action_tokenizer, base, dec, readout)
         perm = _derangement(len(idx), seed)
         sens: dict[str, list[float]] = {}
         cams = list(cfg.cameras)
@@ -158,7 +161,7 @@ def diagnose(model: VLAModel, tokenizer: Any, action_tokenizer: Any, demos: list
                 b["text_ids"], b["text_valid"] = base["text_ids"][perm], base["text_valid"][perm]
             else:
                 b["proprio"] = base["proprio"][perm]
-            swapped, _, _ = _first_actions(model, action_tokenizer, b, dec)
+            swapped, _, _ = _first_actions(model, action_tokenizer, b, dec, readout)
             sens[group] = [float(v) for v in np.abs(swapped - ref)[:, :3].mean(0)]
         result: dict[str, Any] = {
             "frames": int(len(idx)), "demos": len(demos),

@@ -23,6 +23,7 @@ from .config import VLAConfig
 from .model import Prefix, VLAModel
 from .pipeline import PolicyPipeline
 from .predict import ActionModel, decoder_config
+from .readout import split_readout
 from .transforms import (
     ClipNormalized,
     DefaultInstruction,
@@ -90,7 +91,7 @@ class VLAInference:
                 NormalizeProprio(tok),
                 TokenizeInstruction(self.tokenizer, cfg.max_instruction_tokens),
             ],
-            model=ActionModel(self.model, self.decoder, self.device),
+            model=ActionModel(self.model, self.decoder, self.device, split_readout(self.decoder_dict)[1]),
             outputs=[Detokenize(tok, cfg), ClipNormalized(), Unnormalize(tok)],
             seed=self.seed,
         )

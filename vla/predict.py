@@ -25,11 +25,18 @@ from .config import VLAConfig
 from .decode_adapters import PrefixAdapter
 from .model import Prefix, VLAModel
 from .pipeline import Batch, Step
+from .readout import Readout, expected_bins, split_readout
 
 
 def decoder_config(head: str, decoder: dict[str, Any] | None) -> Any:
-    """The decoder config object of ``head`` from a plain dict (None: defaults)."""
-    d = dict(decoder or {})
+    """The decoder config object of ``head`` from a plain dict (None: defaults).
+
+    The readout keys (:mod:`vla.readout`) are checked here and left out of the config.
+    """
+    d, readout = split_readout(decoder)
+    if readout.needs_probs and head != "diffusion":
+        raise ValueError(f"readout: {readout.kind!r} needs the diffusion head's committed distributions; "
+                         f"the {head} head takes 'mode'")
     if head == "diffusion":
         return MaskedDecodeConfig.from_dict(d)
     if head == "ar":
@@ -57,9 +64,13 @@ def allowed_action_tokens(config: VLAConfig, device: torch.device | str = "cpu")
 
 
 @torch.no_grad()
-def decode_action_bins(model: VLAModel, prefix: Prefix, decoder: Any, seed: int | list[int] = 0
-                       ) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Action bins ``[B, L]`` (or normalized values for l1) and decode statistics."""
+def decode_action_bins(model: VLAModel, prefix: Prefix, decoder: Any, seed: int | list[int] = 0,
+                       readout: Readout | None = None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Action bins ``[B, L]`` (or normalized values for l1) and decode statistics.
+
+    ``readout`` ``mean``: fractional bins (float) instead of the committed ones (long).
+    """
+    readout = readout or Readout()
     cfg = model.config
     b = prefix.embeds.shape[0]
     device = prefix.embeds.device
@@ -72,14 +83,21 @@ def decode_action_bins(model: VLAModel, prefix: Prefix, decoder: Any, seed: int 
     if cfg.head == "diffusion":
         adapter = PrefixAdapter(model, prefix, causal=False, action_block=True)
         res = masked_decode(adapter, empty, cfg.action_tokens, decoder, mask_id=cfg.mask_token_id,
-                            allowed=allowed, seed=seed)
+                            allowed=allowed, seed=seed, keep_probs=readout.needs_probs)
     else:
         adapter = PrefixAdapter(model, prefix, causal=True, start_token=cfg.action_start_id, action_block=True)
         res = ar_decode(adapter, empty, cfg.action_tokens, decoder, allowed=allowed, seed=seed,
                         pad_id=cfg.action_token_offset)
     info = res.stats.to_dict()
     info["prefix_passes"] = adapter.prefix_passes
-    return res.tokens - cfg.action_token_offset, info
+    bins = res.tokens - cfg.action_token_offset
+    if readout.needs_probs:
+        if res.probs is None:
+            raise ValueError(f"readout: {readout.kind!r} needs the diffusion head's committed distributions")
+        off = cfg.action_token_offset
+        keep = allowed[:, off + 1:off + cfg.n_bins - 1].sum(-1) == 0  # binary gripper: two bins only
+        bins = expected_bins(res.probs[..., off:off + cfg.n_bins], bins, readout.window, keep)
+    return bins, info
 
 
 class ActionModel(Step):
@@ -87,13 +105,15 @@ class ActionModel(Step):
 
     name = "model"
 
-    def __init__(self, model: VLAModel, decoder: Any, device: torch.device) -> None:
+    def __init__(self, model: VLAModel, decoder: Any, device: torch.device, readout: Readout | None = None) -> None:
         self.model = model
         self.decoder = decoder
         self.device = torch.device(device)
+        self.readout = readout or Readout()
 
     def params(self) -> dict[str, Any]:
-        return {"head": self.model.config.head, "decoder": self.decoder, "device": str(self.device)}
+        return {"head": self.model.config.head, "decoder": self.decoder, "readout": self.readout,
+                "device": str(self.device)}
 
     def encode(self, batch: Batch) -> Prefix:
         """The prefix embedding of a batch the input transforms prepared."""
@@ -104,7 +124,7 @@ class ActionModel(Step):
     def __call__(self, batch: Batch) -> Batch:
         prefix = self.encode(batch)
         seeds = [batch["seed"]] * prefix.embeds.shape[0]
-        batch["tokens"], info = decode_action_bins(self.model, prefix, self.decoder, seeds)
+        batch["tokens"], info = decode_action_bins(self.model, prefix, self.decoder, seeds, self.readout)
         if self.device.type == "cuda":
             torch.cuda.synchronize()
         batch["info"].update(info, head=self.model.config.head)

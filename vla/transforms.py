@@ -150,7 +150,7 @@ class TokenizeInstruction(Step):
 
 
 class Detokenize(Step):
-    """Model output -> normalized values float64 ``[B, H, D]`` (bin centres; the l1 head's values)."""
+    """Model output -> normalized values float64 ``[B, H, D]`` (bin centres, fractional bins, l1 values)."""
 
     name = "detokenize"
 
@@ -167,6 +167,8 @@ class Detokenize(Step):
         shape = (out.shape[0], *self.shape)
         if self.head == "l1":
             batch["normalized"] = out.double().numpy().reshape(shape)
+        elif out.is_floating_point():  # fractional bins (readout "mean"): between bin centres
+            batch["normalized"] = self.action_tokenizer.fractional_bin_values(out.double().numpy().reshape(shape))
         else:
             batch["normalized"] = self.action_tokenizer.bin_values(out.numpy().reshape(shape))
         return batch

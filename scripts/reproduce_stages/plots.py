@@ -33,8 +33,8 @@ def write_plots(out: Path, report: dict[str, Any]) -> None:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    markers = {"cosine top-k": "o", "threshold": "s", "factor": "D", "remasking": "^", "localleap": "P",
-               "ccd": "X", "semi-ar": "v"}
+    markers = {"cosine top-k": "o", "threshold": "s", "deadline": "d", "factor": "D", "remasking": "^",
+               "localleap": "P", "ccd": "X", "semi-ar": "v", "expected-bin readout": "<"}
     for fam, mk in markers.items():
         pts = [(r["mean_nfe"], 100 * r["average_sr"], n) for n, r in report["sweep"].items()
                if r["family"] == fam and r["mean_nfe"] is not None]

@@ -1,7 +1,7 @@
 """Stage 4, sweep: the trained diffusion policy under many decoders -> ``<out>/sweep/<name>``.
 
-Cosine top-k T = 1..12, confidence threshold, factor rule, remasking rules, LocalLeap, CCD and
-semi-AR blocks, each evaluated alike (``evaluate``): SR with Wilson 95% interval, mean / max NFE
+Cosine top-k T = 1..12, confidence threshold, the threshold with a deadline of T steps, factor
+rule, remasking rules, LocalLeap, CCD, semi-AR blocks and the expected-bin readout, each evaluated alike (``evaluate``): SR with Wilson 95% interval, mean / max NFE
 per chunk, latency. The paper's decoder (``MAIN_DECODER``) is the diffusion head's main
 evaluation and the reference point of the sweep.
 """
@@ -18,7 +18,7 @@ from scripts.reproduce_stages.ledger import StageClock
 #: the decoder the paper uses and the diffusion head's main evaluation: 12 steps, cosine, max-prob
 MAIN_DECODER = "cosine-T12"
 #: decoders that choose how many tokens to commit from the model's confidence
-ADAPTIVE = ("threshold", "factor", "localleap", "ccd", "semi-ar")
+ADAPTIVE = ("threshold", "deadline", "factor", "localleap", "ccd", "semi-ar")
 
 
 def sweep_decoders(quick: bool = False) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -28,12 +28,14 @@ def sweep_decoders(quick: bool = False) -> dict[str, tuple[str, dict[str, Any]]]
             "cosine-T1": ("cosine top-k", {"steps": 1}),
             "cosine-T4": ("cosine top-k", {"steps": 4}),
             "threshold-0.9": ("threshold", {"commit": "threshold", "threshold": 0.9}),
+            "deadline-T4-0.9": ("deadline", {"commit": "deadline", "threshold": 0.9, "steps": 4}),
             "ccd": ("ccd", {"commit": "ccd", "steps": 12}),
         }
     sweep: dict[str, tuple[str, dict[str, Any]]] = {
         f"cosine-T{t}": ("cosine top-k", {"steps": t}) for t in (1, 2, 4, 8, 12)
     }
     sweep |= {f"threshold-{x}": ("threshold", {"commit": "threshold", "threshold": x}) for x in (0.5, 0.7, 0.9)}
+    sweep |= {f"deadline-T{t}-0.9": ("deadline", {"commit": "deadline", "threshold": 0.9, "steps": t}) for t in (2, 4)}
     sweep["factor-1.0"] = ("factor", {"commit": "factor", "factor": 1.0})
     sweep["T12+remask-code"] = ("remasking", {"steps": 12, "remask": "ddvla_code"})
     sweep["T12+remask-paper"] = ("remasking", {"steps": 12, "remask": "ddvla_paper"})
@@ -44,6 +46,7 @@ def sweep_decoders(quick: bool = False) -> dict[str, tuple[str, dict[str, Any]]]
     # rule that applies is fixed semi-autoregressive blocks of one timestep (7 tokens)
     sweep["semi-ar-step+threshold-0.9"] = ("semi-ar", {"commit": "threshold", "threshold": 0.9, "block": "fixed",
                                                        "block_size": 7})
+    sweep["cosine-T1+mean"] = ("expected-bin readout", {"steps": 1, "readout": "mean"})
     return sweep
 
 
