@@ -39,7 +39,8 @@
 #                   cosine T=1) sees, lr 1e-4 cosine, seed 7 -> $HEAD_WORK/e (ACT_E_STEPS=0 skips it)
 #   3. export:      the inference files only (config, weights, norm stats, tokenizer) -> $OUT,
 #                   $OUT/decoder.json = DECODER (the default decoder options, chosen by a closed-loop
-#                   decoder sweep; DECODER= writes none: cosine T=12), plus $OUT/README.md
+#                   decoder sweep: cosine T=1, each action token read as the mean bin of its
+#                   distribution; DECODER= writes none: cosine T=12), plus $OUT/README.md
 #                   recording the exact commands, seeds, commit and log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,7 +66,7 @@ ACT_TEACHER=${ACT_TEACHER:-0.2}
 ACT_NOISE=${ACT_NOISE:-0.02}
 ACT_E_STEPS=${ACT_E_STEPS:-2000}
 ACT_E_FULL_MASK=${ACT_E_FULL_MASK:-0.5}
-DECODER=${DECODER-'{"steps": 1}'}
+DECODER=${DECODER-'{"steps": 1, "readout": "mean"}'}
 OUT=${OUT:-checkpoints/tabletop-tiny-dd}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export MUJOCO_GL=${MUJOCO_GL:-egl} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-egl}

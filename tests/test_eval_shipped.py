@@ -2,8 +2,8 @@
 
 The seed set is fixed (the first init states of one task, see ``SEED_SET``): the checkpoint runs
 those episodes through the real closed loop. Measured when it was shipped (its README, eval.json):
-PickCube init states 0-5 succeed 5/6 (1 1 1 1 1 0) under its default decoder (decoder.json: cosine
-T=1), in line with its 42/50 on that task; the test allows one episode less (decoding is argmax,
+PickCube init states 0-5 succeed 5/6 (1 0 1 1 1 1) under its default decoder (decoder.json: cosine
+T=1, expected-bin readout), in line with its 45/50 on that task; the test allows one episode less (decoding is argmax,
 but a float rounding on another CPU may flip one close decision), and the random policy must stay
 below it.
 """
