@@ -87,6 +87,9 @@ class VLAConfig:
     #: the end-effector. Needs ``ground_relative`` and a ``decoder`` main head
     #: (``scripts/attach_far_head.py`` joins a trained model and a spatial head trained on it)
     ground_switch_m: float = 0.0
+    #: token heads' training labels: 0 one-hot bins; s > 0 a Gaussian of s bin widths around the
+    #: true value, binned (HL-Gauss, :mod:`vla.soft_labels`; binary gripper stays one-hot)
+    bin_label_sigma: float = 0.0
     #: size of the text vocabulary before the action tokens (set when the model is built)
     text_vocab_size: int = 0
     #: `transformers` configs (``to_dict()`` with ``model_type``) of the two towers
@@ -114,6 +117,8 @@ class VLAConfig:
             raise ValueError(f"vision_arch: expected one of {VISION_ARCHS}, got {self.vision_arch!r}")
         if self.n_bins < 2:
             raise ValueError(f"n_bins: expected >= 2, got {self.n_bins}")
+        if float(self.bin_label_sigma) < 0:
+            raise ValueError(f"bin_label_sigma: expected >= 0 (0: one-hot bins), got {self.bin_label_sigma!r}")
         if int(self.ground_points) < 0:
             raise ValueError(f"ground_points: expected >= 0, got {self.ground_points!r}")
         if float(self.ground_far_weight) < 0 or float(self.ground_far_m) < 0 or float(self.ground_near_weight) < 0:

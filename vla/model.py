@@ -30,6 +30,7 @@ from torch import nn
 from .backbone import vision_width
 from .config import VLAConfig
 from .grounding import denormalize_points, make_grounding_head, normalize_points
+from .soft_labels import soft_token_ce
 
 
 @dataclass
@@ -346,16 +347,27 @@ class VLAModel(nn.Module):
             masked = rank < count[:, None]
             inp = tokens.masked_fill(masked, cfg.mask_token_id)
             _, h = self.run_full(prefix, self.embed_block(inp), causal=False)
-            ce = F.cross_entropy(self.logits(h).float().transpose(1, 2), tokens, reduction="none")  # [B, L]
+            ce = self.token_ce(self.logits(h), tokens, batch)  # [B, L]
             return (ce * masked).sum(1) / masked.sum(1) + aux
         if cfg.head == "ar":
             start = torch.full((b, 1), cfg.action_start_id, dtype=torch.long, device=bins.device)
             inp = torch.cat([start, tokens[:, :-1]], dim=1)
             _, h = self.run_full(prefix, self.embed_block(inp), causal=True)
-            ce = F.cross_entropy(self.logits(h).float().transpose(1, 2), tokens, reduction="none")
-            return ce.mean(1) + aux
+            return self.token_ce(self.logits(h), tokens, batch).mean(1) + aux
         pred = self.predict_l1(prefix)
         return (pred - batch["action_norm"].to(pred.dtype)).abs().float().mean(1) + aux
+
+    def token_ce(self, logits: torch.Tensor, tokens: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Per-token cross-entropy ``[B, L]``: one-hot bins, or soft ones (``bin_label_sigma`` > 0)."""
+        cfg = self.config
+        if not cfg.bin_label_sigma:
+            return F.cross_entropy(logits.float().transpose(1, 2), tokens, reduction="none")
+        hard = None
+        if cfg.binary_gripper:
+            hard = torch.zeros(tokens.shape[1], dtype=torch.bool, device=tokens.device)
+            hard[cfg.action_dim - 1::cfg.action_dim] = True
+        return soft_token_ce(logits, tokens, batch["action_norm"], cfg.action_token_offset, cfg.n_bins,
+                             float(cfg.bin_label_sigma), hard)
 
     def predict_l1(self, prefix: Prefix) -> torch.Tensor:
         """``l1`` head: normalized actions ``[B, L]`` in one pass."""

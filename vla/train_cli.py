@@ -88,6 +88,10 @@ def parser() -> argparse.ArgumentParser:
     g.add_argument("--full-mask-fraction", type=float, default=0.0, metavar="F",
                    help="diffusion head: share of each batch with every action token masked (the only input "
                         "one-pass decoding, cosine T=1, sees), the rest drawn by the cosine schedule (default: 0)")
+    g.add_argument("--bin-label-sigma", type=float, default=0.0, metavar="S",
+                   help="token heads: train each action token against a Gaussian of S bin widths around the true "
+                        "value, binned (HL-Gauss; pairs with the decoder's \"readout\": \"mean\"), instead of its "
+                        "one-hot bin (default: 0, one-hot)")
     g.add_argument("--clip-grad", type=float, default=1.0)
     g.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
                    help="auto: bf16 autocast on GPUs that support it, fp32 otherwise")
@@ -177,6 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"vla train: --full-mask-fraction: expected a number in [0, 1], got {args.full_mask_fraction}",
               file=sys.stderr)
         return 2
+    if args.bin_label_sigma < 0:
+        print(f"vla train: --bin-label-sigma: expected a number >= 0 (0: one-hot bins), got {args.bin_label_sigma}",
+              file=sys.stderr)
+        return 2
     if not 0.0 <= args.early_fraction <= 1.0 or args.early_frames < 0:
         print(f"vla train: --early-fraction: expected a number in [0, 1] and --early-frames >= 0, got "
               f"{args.early_fraction} and {args.early_frames}", file=sys.stderr)
@@ -195,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.full_mask_fraction and model.config.head != "diffusion":
         print(f"vla train: --full-mask-fraction: only the diffusion head masks action tokens; this model's head is "
               f"{model.config.head!r}", file=sys.stderr)
+        return 2
+    if args.bin_label_sigma and model.config.head == "l1":
+        print("vla train: --bin-label-sigma: the l1 head regresses values and has no bins; use the diffusion or ar "
+              "head", file=sys.stderr)
         return 2
     if args.train_only and not any(n.startswith(tuple(args.train_only)) for n, _ in model.named_parameters()):
         top = sorted({n.split(".")[0] + "." for n, _ in model.named_parameters()})
@@ -235,7 +247,7 @@ def _setup(args: argparse.Namespace, np: Any) -> tuple | int:
                     ground_loss_weight=args.ground_weight,
                     ground_teacher_forcing=args.ground_teacher_forcing, ground_label_noise=args.ground_label_noise,
                     ground_far_weight=args.ground_far_weight, ground_far_m=args.ground_far_m,
-                    ground_near_weight=args.ground_near_weight,
+                    ground_near_weight=args.ground_near_weight, bin_label_sigma=args.bin_label_sigma,
                     ground_head=args.ground_head)
     flip = {"auto": None, "yes": True, "no": False}[args.flip_images]
     if args.diagnose_every and not args.holdout:
@@ -282,7 +294,7 @@ GROUND_MODULES = ("grounding.", "ground_cells.")
 HEAD_MODULES = ("l1_head.",)
 #: config fields that only shape training; ``--init-from`` takes them from the command line
 _TRAINING_FIELDS = ("crop_area", "ground_loss_weight", "ground_teacher_forcing", "ground_label_noise",
-                    "ground_far_weight", "ground_far_m", "ground_near_weight")
+                    "ground_far_weight", "ground_far_m", "ground_near_weight", "bin_label_sigma")
 
 
 def _setup_from(args: argparse.Namespace, cfg: Any, demos: list, held: list) -> tuple | int:
