@@ -295,3 +295,43 @@ def test_full_mask_fraction_and_head_swap(demos_dir: Path, tmp_path: Path, capsy
     assert "--full-mask-fraction" in capsys.readouterr().err
     assert train_main([*args, "--out", str(tmp_path / "x"), "--head", "ar", "--full-mask-fraction", "0.5"]) == 2
     assert "only the diffusion head" in capsys.readouterr().err
+
+
+def test_bin_label_sigma_soft_labels(demos_dir: Path, tmp_path: Path, capsys) -> None:
+    """--bin-label-sigma S: the token CE targets a binned Gaussian around the true value (HL-Gauss),
+    minimal where the head predicts that distribution; the binary gripper keeps one-hot labels."""
+    from vla.data import ChunkDataset, sample_batch
+    from vla.soft_labels import gaussian_bin_targets
+
+    out = tmp_path / "soft"
+    args = ["--data", str(demos_dir), "--ground-points", "2", "--ground-relative", "--binary-gripper", *SMALL]
+    assert train_main([*args, "--out", str(out), "--steps", "2", "--bin-label-sigma", "0.75"]) == 0
+    model, tok, act = load_checkpoint(out)
+    cfg = model.config
+    assert cfg.bin_label_sigma == 0.75
+    batch = sample_batch(ChunkDataset(load_demos(demos_dir), cfg, tok, act), torch.Generator().manual_seed(0), 4,
+                         torch.arange(4))
+    tokens = batch["action_bins"] + cfg.action_token_offset
+    target = gaussian_bin_targets(batch["action_norm"], cfg.n_bins, 0.75)  # [B, L, n_bins]
+    idx = torch.arange(cfg.n_bins, dtype=torch.float32)
+    centre = -1 + ((target * idx).sum(-1) + 0.5) * 2 / cfg.n_bins  # the target's mean is the value
+    inner = batch["action_norm"].abs() < 0.5  # > 4 sigma from the ends of [-1, 1]
+    torch.testing.assert_close(centre[inner], batch["action_norm"][inner].float(), atol=1e-4, rtol=0)
+    logits = torch.full((*tokens.shape, cfg.vocab_size), -30.0)
+    logits[..., cfg.action_token_offset:cfg.action_token_offset + cfg.n_bins] = target.clamp_min(1e-12).log()
+    best = model.token_ce(logits, tokens, batch)
+    worse = model.token_ce(logits + torch.randn(logits.shape, generator=torch.Generator().manual_seed(1)), tokens, batch)
+    grip = torch.arange(cfg.action_dim - 1, cfg.action_tokens, cfg.action_dim)
+    other = torch.ones(cfg.action_tokens, dtype=torch.bool)
+    other[grip] = False
+    assert (best[:, other] < worse[:, other]).all()
+    hard = torch.nn.functional.cross_entropy(logits[:, grip].transpose(1, 2), tokens[:, grip], reduction="none")
+    torch.testing.assert_close(best[:, grip], hard)  # binary gripper: one-hot
+    # --init-from takes the flag from the command line (a training-only field)
+    assert train_main([*args, "--out", str(tmp_path / "hard"), "--steps", "1", "--init-from", str(out)]) == 0
+    assert load_checkpoint(tmp_path / "hard")[0].config.bin_label_sigma == 0.0
+    capsys.readouterr()
+    assert train_main([*args, "--out", str(tmp_path / "x"), "--bin-label-sigma", "-1"]) == 2
+    assert "--bin-label-sigma" in capsys.readouterr().err
+    assert train_main([*args, "--out", str(tmp_path / "x"), "--head", "l1", "--bin-label-sigma", "0.5"]) == 2
+    assert "no bins" in capsys.readouterr().err
