@@ -31,12 +31,14 @@
 #   2d. action:     ACT_STEPS steps fine-tuning the action model (transformer, projector, proprio and
 #                   point-token embeddings; the vision tower and the grounding head stay frozen) on
 #                   the points the frozen head itself predicts (teacher forcing ACT_TEACHER of the
-#                   rows with true points + ACT_NOISE m of noise), lr 3e-4 cosine, batch 32
-#                   -> $HEAD_WORK/d. Stage 2 trained the action model on true points and the
-#                   decoder head's; this adapts it to the spatial head's errors (ACT_STEPS=0 skips it)
+#                   rows with true points + ACT_NOISE m of noise), lr 3e-4 cosine, batch 32, with
+#                   ACT_FULL_MASK of each batch all-masked (--full-mask-fraction: the only input
+#                   one-pass decoding, DECODER's cosine T=1, sees) -> $HEAD_WORK/d. Stage 2 trained
+#                   the action model on true points and the decoder head's; this adapts it to the
+#                   spatial head's errors (ACT_STEPS=0 skips it)
 #   2e. one pass:   ACT_E_STEPS more steps of the same fine-tune with ACT_E_FULL_MASK of each batch
-#                   all-masked (--full-mask-fraction), the only input one-pass decoding (DECODER's
-#                   cosine T=1) sees, lr 1e-4 cosine, seed 7 -> $HEAD_WORK/e (ACT_E_STEPS=0 skips it)
+#                   all-masked, lr 1e-4 cosine, seed 7 -> $HEAD_WORK/e (default ACT_E_STEPS=0: off;
+#                   the previous version ran 2000 after a stage 2d without all-masked rows)
 #   3. export:      the inference files only (config, weights, norm stats, tokenizer) -> $OUT,
 #                   $OUT/decoder.json = DECODER (the default decoder options, chosen by a closed-loop
 #                   decoder sweep: cosine T=1, each action token read as the mean bin of its
@@ -64,7 +66,8 @@ HEAD_WORK=${HEAD_WORK:-runs/g3/head}
 ACT_STEPS=${ACT_STEPS:-4000}
 ACT_TEACHER=${ACT_TEACHER:-0.2}
 ACT_NOISE=${ACT_NOISE:-0.02}
-ACT_E_STEPS=${ACT_E_STEPS:-2000}
+ACT_FULL_MASK=${ACT_FULL_MASK:-0.5}
+ACT_E_STEPS=${ACT_E_STEPS:-0}
 ACT_E_FULL_MASK=${ACT_E_FULL_MASK:-0.5}
 DECODER=${DECODER-'{"steps": 1, "readout": "mean"}'}
 OUT=${OUT:-checkpoints/tabletop-tiny-dd}
@@ -142,7 +145,7 @@ for r in $(seq 1 "$ROUNDS"); do
     HEAD_C+=("$(head_args "$prev" "$HEAD_WORK/c$r" 0.25 $((3 + r)) 50 "$HEAD_C_STEPS" "$DATA$rolls")")
     prev=$HEAD_WORK/c$r
 done
-ACT=$(act_args "$prev" "$HEAD_WORK/d")
+ACT="$(act_args "$prev" "$HEAD_WORK/d") --full-mask-fraction $ACT_FULL_MASK"
 ACT_E="$(act_args "$HEAD_WORK/d" "$HEAD_WORK/e" "$ACT_E_STEPS" 0.0001 7) --full-mask-fraction $ACT_E_FULL_MASK"
 if [ "$HEAD_STEPS" -gt 0 ]; then
     echo "[$(date -u +%FT%TZ)] stage 2b: spatial grounding head on the frozen model -> $HEAD_WORK/{a,b}"
@@ -237,7 +240,7 @@ reported as measured by \`make demo\` (raising it is the reproduction issue's jo
 Produced by \`scripts/train_shipped_checkpoint.sh\` with SEED=$SEED DEMOS_PER_TASK=$DEMOS_PER_TASK
 ACTION_NOISE=$ACTION_NOISE STEPS=$STEPS BATCH=$BATCH HOLDOUT=$HOLDOUT NPROC=$NPROC HEAD_STEPS=$HEAD_STEPS
 HEAD_B_STEPS=$HEAD_B_STEPS ROUNDS=$ROUNDS ROLLOUTS_PER_TASK=$ROLLOUTS_PER_TASK HEAD_C_STEPS=$HEAD_C_STEPS
-ACT_STEPS=$ACT_STEPS ACT_TEACHER=$ACT_TEACHER ACT_NOISE=$ACT_NOISE ACT_E_STEPS=$ACT_E_STEPS
+ACT_STEPS=$ACT_STEPS ACT_TEACHER=$ACT_TEACHER ACT_NOISE=$ACT_NOISE ACT_FULL_MASK=$ACT_FULL_MASK ACT_E_STEPS=$ACT_E_STEPS
 ACT_E_FULL_MASK=$ACT_E_FULL_MASK DECODER='$DECODER', i.e. exactly (the two
 collections run in parallel):
 
