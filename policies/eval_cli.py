@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="(default: random, with a note) a checkpoint directory, 'expert' (the suite's scripted expert), or a policy spec such as "
         "'random', 'constant:value=0', 'checkpoint:path=DIR', 'package.module:Class:key=value'",
     )
-    g.add_argument("--decoder", default=None, help="VLA decoder options, JSON or key=value pairs, e.g. 'steps=4,commit=threshold' (default: the checkpoint's)")
+    g.add_argument("--decoder", default=None, help="VLA decoder options, JSON or key=value pairs, e.g. 'steps=4,commit=threshold' or 'steps=1,readout=mean' (diffusion: each action token as the mean bin of its distribution) (default: the checkpoint's decoder.json)")
     g.add_argument("--device", default="cpu", help="torch device for VLA policies")
     g.add_argument("--suite", default="tabletop", help="suite name (see --list-suites)")
     g.add_argument("--env", default=None, help="instead of a suite's env: 'module:function(task, protocol) -> gymnasium.Env'")
