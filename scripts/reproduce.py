@@ -171,6 +171,13 @@ def check_args(args: argparse.Namespace) -> str | None:
         if not isinstance(args.diffusion_decoder, dict):
             return (f"--diffusion-decoder: expected a JSON object of decoder options such as '{{\"steps\": 1}}', "
                     f"got {args.diffusion_decoder!r}")
+    if args.diffusion_decoder is not None:
+        from vla.predict import decoder_config
+
+        try:
+            decoder_config("diffusion", args.diffusion_decoder)
+        except (TypeError, ValueError) as e:
+            return f"--diffusion-decoder: {e}"
     if args.notes and not Path(args.notes).is_file():
         return f"--notes: {args.notes!r} is not a readable file"
     return None

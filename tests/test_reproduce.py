@@ -145,6 +145,7 @@ def test_unknown_sweep_decoder_is_refused_before_any_work(tmp_path: Path) -> Non
 
     assert main(["--out", str(tmp_path / "r"), "--sweep-decoders", "cosine-T4", "no-such-rule"]) == 2
     assert main(["--out", str(tmp_path / "r"), "--notes", str(tmp_path / "missing.md")]) == 2
+    assert main(["--out", str(tmp_path / "r"), "--diffusion-decoder", '{"steps": 1, "readout": "median"}']) == 2
     assert not (tmp_path / "r").exists()
 
 
