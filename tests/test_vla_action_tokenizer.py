@@ -84,3 +84,12 @@ def test_expected_bins_window_keep_and_fractional_values() -> None:
     with pytest.raises(ValueError, match="bins"):
         tok.fractional_bin_values(np.array([3.5]))
     assert split_readout({"steps": 1, "readout": "mean", "readout_window": 2})[0] == {"steps": 1}
+
+
+def test_head_values_per_head_and_output_kind() -> None:
+    tok = ActionTokenizer.fit(np.random.default_rng(0).normal(size=(100, 2)), n_bins=4)
+    np.testing.assert_allclose(tok.head_values(np.array([[0, 3]]), "diffusion"), [[-0.75, 0.75]])
+    np.testing.assert_allclose(tok.head_values(np.array([[1.5, 3.0]]), "diffusion"), [[0.0, 0.75]])
+    np.testing.assert_allclose(tok.head_values(np.array([[0.3, -0.2]], dtype=np.float32), "l1"), [[0.3, -0.2]],
+                               rtol=1e-6)
+    assert tok.head_values(np.array([[2]]), "ar").dtype == np.float64

@@ -128,6 +128,16 @@ class ActionTokenizer:
         """Bin indices -> env units (bin centres)."""
         return self.denormalize(self.bin_values(bins))
 
+    def head_values(self, out: np.ndarray, head: str) -> np.ndarray:
+        """A head's decoded output -> normalized values float64: an ``l1`` head's values as they are,
+        fractional bins (float, the ``mean`` readout) linear between centres, integer bins their centres."""
+        out = np.asarray(out)
+        if head == "l1":
+            return out.astype(np.float64)
+        if np.issubdtype(out.dtype, np.floating):
+            return self.fractional_bin_values(out)
+        return self.bin_values(out)
+
     def normalize_proprio(self, p: np.ndarray) -> np.ndarray:
         """Proprio -> zero mean / unit std with the dataset statistics (identity without them)."""
         p = np.asarray(p, dtype=np.float64)

@@ -86,12 +86,8 @@ def _first_actions(model: VLAModel, action_tokenizer: Any, batch: dict[str, torc
                                      batch["text_valid"][sl])
         out, _ = decode_action_bins(model, prefix, decoder, list(range(s, s + prefix.embeds.shape[0])), readout)
         shape = (prefix.embeds.shape[0], cfg.horizon, cfg.action_dim)
-        if cfg.head == "l1":
-            a = action_tokenizer.denormalize(out.cpu().double().numpy().reshape(shape))
-        elif out.is_floating_point():  # fractional bins (readout "mean")
-            a = action_tokenizer.denormalize(action_tokenizer.fractional_bin_values(out.cpu().numpy().reshape(shape)))
-        else:
-            a = action_tokenizer.from_bins(out.cpu().numpy().reshape(shape))
+        out = out.cpu().double() if out.is_floating_point() else out.cpu()  # numpy has no bfloat16
+        a = action_tokenizer.denormalize(action_tokenizer.head_values(out.numpy().reshape(shape), cfg.head))
         acts.append(np.asarray(a)[:, 0])
         if prefix.points is not None:
             pts.append(denormalize_points(prefix.points.float(), cfg.ground_mean, cfg.ground_std).cpu().numpy())

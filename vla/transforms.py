@@ -164,13 +164,8 @@ class Detokenize(Step):
 
     def __call__(self, batch: Batch) -> Batch:
         out = batch["tokens"].cpu()
-        shape = (out.shape[0], *self.shape)
-        if self.head == "l1":
-            batch["normalized"] = out.double().numpy().reshape(shape)
-        elif out.is_floating_point():  # fractional bins (readout "mean"): between bin centres
-            batch["normalized"] = self.action_tokenizer.fractional_bin_values(out.double().numpy().reshape(shape))
-        else:
-            batch["normalized"] = self.action_tokenizer.bin_values(out.numpy().reshape(shape))
+        out = out.double() if out.is_floating_point() else out  # numpy has no bfloat16
+        batch["normalized"] = self.action_tokenizer.head_values(out.numpy().reshape(out.shape[0], *self.shape), self.head)
         return batch
 
 
