@@ -39,6 +39,17 @@
 #   2e. one pass:   ACT_E_STEPS more steps of the same fine-tune with ACT_E_FULL_MASK of each batch
 #                   all-masked, lr 1e-4 cosine, seed 7 -> $HEAD_WORK/e (default ACT_E_STEPS=0: off;
 #                   the previous version ran 2000 after a stage 2d without all-masked rows)
+#   1b. more layouts: EXTRA_DEMOS_PER_TASK more expert demos per task, seed offset EXTRA_SEED (layouts
+#                   disjoint from stage 1's) -> $DATA2/a and $DATA2/b; used by stages 2f and 2g only
+#                   (EXTRA_DEMOS_PER_TASK=0 skips 1b, 2f and 2g)
+#   2f. head again: HEAD_F_STEPS head-only steps (as stage 2b: first frames half of each batch) on
+#                   $DATA plus $DATA2, from the action model stages 2d/2e made, lr 5e-4 cosine, batch 64,
+#                   seed 11 -> $HEAD_WORK/f. The oracle says where the policy loses: fed the true
+#                   points, the eighth version succeeds 189/200 against 148/200 with its head's
+#                   points; the head mislocates the instructed object by 3.3 cm on average at the
+#                   first frame, and more layouts are what a frozen-tower head lacks
+#   2g. action again: ACT_G_STEPS steps of stage 2d's fine-tune (same flags, all-masked half) on
+#                   $DATA plus $DATA2 with the stage 2f head's points -> $HEAD_WORK/g
 #   3. export:      the inference files only (config, weights, norm stats, tokenizer) -> $OUT,
 #                   $OUT/decoder.json = DECODER (the default decoder options, chosen by a closed-loop
 #                   decoder sweep: cosine T=1, each action token read as the mean bin of its
@@ -70,15 +81,20 @@ ACT_FULL_MASK=${ACT_FULL_MASK:-0.5}
 ACT_E_STEPS=${ACT_E_STEPS:-0}
 ACT_E_FULL_MASK=${ACT_E_FULL_MASK:-0.5}
 DECODER=${DECODER-'{"steps": 1, "readout": "mean"}'}
+EXTRA_DEMOS_PER_TASK=${EXTRA_DEMOS_PER_TASK:-120}
+EXTRA_SEED=${EXTRA_SEED:-1}
+DATA2=${DATA2:-runs/g9/demos2}
+HEAD_F_STEPS=${HEAD_F_STEPS:-3000}
+ACT_G_STEPS=${ACT_G_STEPS:-4000}
 OUT=${OUT:-checkpoints/tabletop-tiny-dd}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 export MUJOCO_GL=${MUJOCO_GL:-egl} PYOPENGL_PLATFORM=${PYOPENGL_PLATFORM:-egl}
 
 TASKS_A=PickCube,PutInBowl,PutOnPlate,PutInBasket,StackCubes
 TASKS_B=PushLeft,PushRight,PushFront,ChooseBowl,ChoosePlate
-collect_args() {  # $1: tasks, $2: output folder
-    echo collect --suite tabletop-10 --tasks "$1" --episodes-per-task "$DEMOS_PER_TASK" --image-size 128 \
-        --action-noise "$ACTION_NOISE" --seed "$SEED" --out "$2" --no-progress
+collect_args() {  # $1: tasks, $2: output folder, $3: demos per task (default DEMOS_PER_TASK), $4: seed
+    echo collect --suite tabletop-10 --tasks "$1" --episodes-per-task "${3:-$DEMOS_PER_TASK}" --image-size 128 \
+        --action-noise "$ACTION_NOISE" --seed "${4:-$SEED}" --out "$2" --no-progress
 }
 TRAIN=(train --data "$DATA" --out "$WORK" --preset tiny --head diffusion --horizon 8 --image-size 64
        --hidden-size 128 --layers 2 --heads 4 --vision-arch resnet --vision-layers 1 --image-pool 1
@@ -99,6 +115,19 @@ for half in a b; do
     fi
 done
 for pid in "${pids[@]}"; do wait "$pid"; done
+if [ "$EXTRA_DEMOS_PER_TASK" -gt 0 ]; then
+    echo "[$(date -u +%FT%TZ)] stage 1b: more layouts -> $DATA2"
+    pids=()
+    for half in a b; do
+        tasks=$TASKS_A; [ "$half" = b ] && tasks=$TASKS_B
+        if [ ! -f "$DATA2/$half/summary.json" ]; then
+            # shellcheck disable=SC2046
+            "$PY" -m vla.cli $(collect_args "$tasks" "$DATA2/$half" "$EXTRA_DEMOS_PER_TASK" "$EXTRA_SEED") &
+            pids+=($!)
+        fi
+    done
+    for pid in "${pids[@]}"; do wait "$pid"; done
+fi
 
 echo "[$(date -u +%FT%TZ)] stage 2: train -> $WORK"
 if [ ! -f "$WORK/model.safetensors" ]; then
@@ -147,6 +176,23 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 ACT="$(act_args "$prev" "$HEAD_WORK/d") --full-mask-fraction $ACT_FULL_MASK"
 ACT_E="$(act_args "$HEAD_WORK/d" "$HEAD_WORK/e" "$ACT_E_STEPS" 0.0001 7) --full-mask-fraction $ACT_E_FULL_MASK"
+PRE_F=$HEAD_WORK/d; [ "$ACT_E_STEPS" -gt 0 ] && PRE_F=$HEAD_WORK/e
+with_data2() {  # stage 2b/2d arguments -> the same on $DATA plus $DATA2, without lr, schedule and
+              # diagnostics period (the caller appends its own)
+    local out=() skip=0 data=0
+    for a in "$@"; do
+        if [ "$skip" = 1 ]; then skip=0; continue; fi
+        case "$a" in --lr|--lr-schedule|--diagnose-every) skip=1; continue ;; esac
+        out+=("$a")
+        if [ "$data" = 1 ]; then out+=("$DATA2"); data=0; fi
+        [ "$a" = --data ] && data=1
+    done
+    echo "${out[@]}"
+}
+# shellcheck disable=SC2086
+HEAD_F="$(with_data2 $(head_args "$PRE_F" "$HEAD_WORK/f" 0.5 11 50 "$HEAD_F_STEPS")) --lr 0.0005 --lr-schedule cosine --diagnose-every 1000"
+# shellcheck disable=SC2086
+ACT_G="$(with_data2 $(act_args "$HEAD_WORK/f" "$HEAD_WORK/g" "$ACT_G_STEPS")) --lr 0.0003 --lr-schedule cosine --diagnose-every 1000 --full-mask-fraction $ACT_FULL_MASK"
 if [ "$HEAD_STEPS" -gt 0 ]; then
     echo "[$(date -u +%FT%TZ)] stage 2b: spatial grounding head on the frozen model -> $HEAD_WORK/{a,b}"
     for stage in A B; do
@@ -191,6 +237,22 @@ if [ "$HEAD_STEPS" -gt 0 ]; then
             fi
             WORK=$HEAD_WORK/e
         fi
+        if [ "$EXTRA_DEMOS_PER_TASK" -gt 0 ] && [ "$HEAD_F_STEPS" -gt 0 ]; then
+            echo "[$(date -u +%FT%TZ)] stage 2f: the head on $DATA and $DATA2 -> $HEAD_WORK/f"
+            if [ ! -f "$HEAD_WORK/f/model.safetensors" ]; then
+                # shellcheck disable=SC2086
+                OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli $HEAD_F --resume
+            fi
+            WORK=$HEAD_WORK/f
+            if [ "$ACT_G_STEPS" -gt 0 ]; then
+                echo "[$(date -u +%FT%TZ)] stage 2g: the action model on $DATA and $DATA2 -> $HEAD_WORK/g"
+                if [ ! -f "$HEAD_WORK/g/model.safetensors" ]; then
+                    # shellcheck disable=SC2086
+                    OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli $ACT_G --resume
+                fi
+                WORK=$HEAD_WORK/g
+            fi
+        fi
     fi
 fi
 
@@ -201,11 +263,17 @@ for f in config.json model.safetensors norm_stats.json tokenizer.json tokenizer_
 done
 cp "$WORK/train_log.csv" "$OUT/train_log.csv" 2>/dev/null || true
 if [ -n "$DECODER" ]; then echo "$DECODER" > "$OUT/decoder.json"; else rm -f "$OUT/decoder.json"; fi
-"$PY" - "$DATA" "$OUT/demos_summary.json" <<'PYEOF'
+"$PY" - "$OUT/demos_summary.json" "$DATA" "$( [ "$EXTRA_DEMOS_PER_TASK" -gt 0 ] && echo "$DATA2" || echo /nonexistent)" <<'PYEOF'
 import json, sys
 from pathlib import Path
-halves = {h: json.loads((Path(sys.argv[1]) / h / "summary.json").read_text()) for h in ("a", "b")}
-json.dump(halves, open(sys.argv[2], "w"), indent=2)
+# stage 1's halves as "a" / "b"; stage 1b's (when collected) as "extra_a" / "extra_b"
+out = {}
+for prefix, root in (("", sys.argv[2]), ("extra_", sys.argv[3])):
+    for h in ("a", "b"):
+        f = Path(root) / h / "summary.json"
+        if f.is_file():
+            out[prefix + h] = json.loads(f.read_text())
+json.dump(out, open(sys.argv[1], "w"), indent=2)
 PYEOF
 cp "$WORK/diagnostics.jsonl" "$OUT/diagnostics.jsonl" 2>/dev/null || true
 chmod a+r "$OUT"/*
@@ -241,8 +309,9 @@ Produced by \`scripts/train_shipped_checkpoint.sh\` with SEED=$SEED DEMOS_PER_TA
 ACTION_NOISE=$ACTION_NOISE STEPS=$STEPS BATCH=$BATCH HOLDOUT=$HOLDOUT NPROC=$NPROC HEAD_STEPS=$HEAD_STEPS
 HEAD_B_STEPS=$HEAD_B_STEPS ROUNDS=$ROUNDS ROLLOUTS_PER_TASK=$ROLLOUTS_PER_TASK HEAD_C_STEPS=$HEAD_C_STEPS
 ACT_STEPS=$ACT_STEPS ACT_TEACHER=$ACT_TEACHER ACT_NOISE=$ACT_NOISE ACT_FULL_MASK=$ACT_FULL_MASK ACT_E_STEPS=$ACT_E_STEPS
-ACT_E_FULL_MASK=$ACT_E_FULL_MASK DECODER='$DECODER', i.e. exactly (the two
-collections run in parallel):
+ACT_E_FULL_MASK=$ACT_E_FULL_MASK EXTRA_DEMOS_PER_TASK=$EXTRA_DEMOS_PER_TASK EXTRA_SEED=$EXTRA_SEED
+HEAD_F_STEPS=$HEAD_F_STEPS ACT_G_STEPS=$ACT_G_STEPS DECODER='$DECODER', i.e. exactly (each pair of
+collections runs in parallel):
 
 \`\`\`
 vla $(collect_args "$TASKS_A" "$DATA/a")
@@ -252,6 +321,9 @@ $( [ "$HEAD_STEPS" -gt 0 ] && printf 'OMP_NUM_THREADS=1 torchrun --standalone --
 $( [ "$HEAD_STEPS" -gt 0 ] && for r in $(seq 1 "$ROUNDS"); do printf 'vla %s\nvla %s\nOMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s\n' "${ROLL_CMDS[$((2 * (r - 1)))]}" "${ROLL_CMDS[$((2 * (r - 1) + 1))]}" "$NPROC" "${HEAD_C[$((r - 1))]}"; done )
 $( [ "$HEAD_STEPS" -gt 0 ] && [ "$ACT_STEPS" -gt 0 ] && printf 'OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s' "$NPROC" "$ACT" )
 $( [ "$HEAD_STEPS" -gt 0 ] && [ "$ACT_STEPS" -gt 0 ] && [ "$ACT_E_STEPS" -gt 0 ] && printf 'OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s' "$NPROC" "$ACT_E" )
+$( [ "$EXTRA_DEMOS_PER_TASK" -gt 0 ] && printf 'vla %s\nvla %s' "$(collect_args "$TASKS_A" "$DATA2/a" "$EXTRA_DEMOS_PER_TASK" "$EXTRA_SEED")" "$(collect_args "$TASKS_B" "$DATA2/b" "$EXTRA_DEMOS_PER_TASK" "$EXTRA_SEED")" )
+$( [ "$HEAD_STEPS" -gt 0 ] && [ "$ACT_STEPS" -gt 0 ] && [ "$EXTRA_DEMOS_PER_TASK" -gt 0 ] && [ "$HEAD_F_STEPS" -gt 0 ] && printf 'OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s' "$NPROC" "$HEAD_F" )
+$( [ "$HEAD_STEPS" -gt 0 ] && [ "$ACT_STEPS" -gt 0 ] && [ "$EXTRA_DEMOS_PER_TASK" -gt 0 ] && [ "$HEAD_F_STEPS" -gt 0 ] && [ "$ACT_G_STEPS" -gt 0 ] && printf 'OMP_NUM_THREADS=1 torchrun --standalone --nproc_per_node %s -m vla.cli %s' "$NPROC" "$ACT_G" )
 \`\`\`
 
 - code commit: $COMMIT$DIRTY
