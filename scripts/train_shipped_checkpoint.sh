@@ -2,7 +2,7 @@
 # Train the tiny discrete-diffusion VLA checkpoint shipped in checkpoints/tabletop-tiny-dd
 # (evaluated by `make demo` / `vla demo`), from demonstrations the repo's scripted expert collects.
 #
-#   scripts/train_shipped_checkpoint.sh                 # defaults below (~15 min collect, ~75 min train)
+#   scripts/train_shipped_checkpoint.sh                 # defaults below (~30 min collect, ~4 h train, 2 cores)
 #   STEPS=3000 DEMOS_PER_TASK=20 scripts/train_shipped_checkpoint.sh
 #
 # Stages (each skipped when its output exists, so a killed run continues):
