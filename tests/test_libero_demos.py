@@ -57,6 +57,26 @@ def test_read_official_layout_with_conventions(tmp_path):
         assert d.eye_in_hand_rgb is None
 
 
+def test_grounding_positions_are_written_and_read_as_points(tmp_path):
+    from vla.hdf5_demos import load_demos
+
+    demo = _demo(5, 2)
+    rng = np.random.default_rng(3)
+    demo["target_pos"], demo["goal_pos"] = rng.normal(size=(5, 3)), rng.normal(size=(5, 3))
+    path = write_libero_demos(tmp_path / "pts_demo.hdf5", [demo, _demo(3, 4)], language_instruction="x")
+    with h5py.File(path) as f:
+        assert f["data/demo_0/obs/target_pos"].dtype == np.float32 and "target_pos" not in f["data/demo_1/obs"]
+    loaded = load_demos(path, cameras=("agentview_rgb",))
+    assert loaded[0].points.shape == (5, 2, 3) and loaded[1].points is None
+    np.testing.assert_allclose(loaded[0].points[:, 0], demo["target_pos"], rtol=1e-6)
+    np.testing.assert_allclose(loaded[0].points[:, 1], demo["goal_pos"], rtol=1e-6)
+    one = {k: v for k, v in demo.items() if k != "goal_pos"}
+    with pytest.raises(ValueError, match="both or neither"):
+        write_libero_demos(tmp_path / "one.hdf5", [one], language_instruction="x")
+    with pytest.raises(ValueError, match=r"demos\[0\]\['goal_pos'\]: expected shape \[5, 3\]"):
+        write_libero_demos(tmp_path / "bad.hdf5", [{**demo, "goal_pos": demo["goal_pos"][:4]}], language_instruction="x")
+
+
 def test_open01_gripper_is_converted(tmp_path):
     demo = _demo(6, 2, gripper01=True)
     path = write_libero_demos(tmp_path / "g01.hdf5", [demo], language_instruction="x")

@@ -125,7 +125,10 @@ def test_success_predicate_and_replay_reproduce_success(env, tmp_path):
     buf: dict[str, list] = {}
     actions, success_step = [], None
     for t in range(25):
-        record_step(env, buf)
+        record_step(env, buf, points=("akita_black_bowl_1", "plate_1"))
+        np.testing.assert_allclose(buf["target_pos"][-1], env.object_position("akita_black_bowl_1"), atol=1e-6)
+        np.testing.assert_allclose(buf["goal_pos"][-1], env.object_position("plate_1"), atol=1e-6)
+        assert np.linalg.norm(buf["goal_pos"][-1][:2] - plate[:2]) < 0.01  # the plate stays put
         a = np.concatenate([rng.uniform(-0.2, 0.2, 6), [-1.0]])  # arm jiggles, gripper open
         actions.append(a)
         _, _, terminated, _, info = env.step(a)

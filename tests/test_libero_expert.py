@@ -29,6 +29,13 @@ def test_collect_then_replay_reproduces_success(tmp_path, capsys):
         demo = f[0]
     assert demo.file_gripper_convention == "env" and demo.agentview_rgb.shape[1:] == (64, 64, 3)
     assert set(np.unique(demo.actions[:, -1])) == {-1.0, 1.0}  # opens, closes, opens
+    # grounding labels: the object where the expert found it, and in the basket at the end
+    from vla.hdf5_demos import load_demos
+
+    points = load_demos(path, cameras=("agentview_rgb",))[0].points  # [T, 2, 3]: object, basket
+    assert points.shape == (len(demo), 2, 3)
+    assert np.linalg.norm(points[-1, 0, :2] - points[-1, 1, :2]) < 0.08
+    assert np.linalg.norm(points[0, 0, :2] - points[0, 1, :2]) > 0.08
     # replay: same seed + placement, same wait steps, then the recorded actions
     suite = LiberoSuite("libero_object")
     env = suite.make_env(0, image_size=64, cameras=("agentview",))

@@ -3,7 +3,9 @@
 Each episode starts from LIBERO's own random placement (``reset(seed, sample_init=True)``,
 seeds disjoint from the evaluation seeds, the evaluation initial states are never used),
 takes the protocol's wait steps (not recorded), then records (obs_t, action_t) until the goal
-holds; only successful episodes are kept. One file per task:
+holds; only successful episodes are kept. Each step also records the instructed object's and
+the basket's world positions (``obs/target_pos``, ``obs/goal_pos``: training labels for a
+grounding head, as in the tabletop demos). One file per task:
 ``OUT/<suite>/<task>_demo.hdf5`` (LIBERO's naming), readable by
 :class:`~envs.libero.demos.LiberoDemoFile`.
 
@@ -41,7 +43,7 @@ def collect_task(
     progress: Any = None,
 ) -> tuple[list[dict[str, np.ndarray]], dict[str, Any]]:
     """Run the expert until ``episodes`` successes (or attempts run out). Returns (demos, stats)."""
-    from envs.libero.expert import PickPlaceExpert
+    from envs.libero.expert import PickPlaceExpert, pick_place_targets
     from envs.libero.suites import LiberoSuite
 
     s = LiberoSuite(suite)
@@ -60,11 +62,12 @@ def collect_task(
             for _ in range(proto.wait_steps):
                 env.step(proto.dummy_action)
             expert = PickPlaceExpert(env, noise=action_noise, seed=ep_seed)
+            targets = pick_place_targets(env)  # the object and basket: recorded as target_pos / goal_pos
             buf: dict[str, list[np.ndarray]] = {}
             actions: list[np.ndarray] = []
             success = False
             for _ in range(limit):
-                record_step(env, buf)
+                record_step(env, buf, points=targets)
                 a = expert.act()
                 actions.append(a)
                 _, _, terminated, truncated, info = env.step(a)

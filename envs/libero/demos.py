@@ -10,6 +10,8 @@ Layout (LIBERO ``scripts/create_dataset.py``, robomimic style)::
     data/demo_<i>/obs/eye_in_hand_rgb
     data/demo_<i>/obs/ee_pos [T, 3], ee_ori [T, 3] (axis-angle), gripper_states [T, 2],
                   joint_states [T, 7]
+    data/demo_<i>/obs/target_pos [T, 3], goal_pos [T, 3]   (ours, optional) world xyz of the
+                  instructed object and its container: training-only labels for a grounding head
 
 :class:`LiberoDemoFile` returns :class:`LiberoDemo` records in OUR conventions: images with
 the chosen image convention applied (``"rot180"`` by default, as the env), actions in the env
@@ -40,6 +42,8 @@ from envs.libero.conventions import (
 
 IMAGE_KEYS = ("agentview_rgb", "eye_in_hand_rgb")
 LOW_DIM_KEYS = ("ee_pos", "ee_ori", "gripper_states", "joint_states")
+#: privileged positions recorded beside the official keys (``vla`` reads them as grounding labels)
+POINT_KEYS = ("target_pos", "goal_pos")
 
 
 @dataclass
@@ -222,7 +226,8 @@ def write_libero_demos(
 
     Each demo dict holds ``actions`` [T, 7] and ``ee_pos``, ``ee_ori``, ``gripper_states``,
     optionally ``joint_states``, ``states``, ``agentview_rgb``, ``eye_in_hand_rgb`` (raw
-    robosuite frames, uint8 [T, H, W, 3]). Written atomically (temp file, then rename).
+    robosuite frames, uint8 [T, H, W, 3]) and ``target_pos`` / ``goal_pos`` (world xyz [T, 3],
+    both or neither). Written atomically (temp file, then rename).
     """
     import h5py
 
@@ -255,13 +260,20 @@ def write_libero_demos(
             for key in ("ee_pos", "ee_ori", "gripper_states"):
                 if key not in demo:
                     raise ValueError(f"demos[{i}]: missing {key!r}")
-            for key in (*LOW_DIM_KEYS, *IMAGE_KEYS):
+            if sum(k in demo for k in POINT_KEYS) == 1:
+                raise ValueError(f"demos[{i}]: expected both or neither of {POINT_KEYS}")
+            for key in POINT_KEYS:
+                if key in demo and np.asarray(demo[key]).shape != (t, 3):
+                    raise ValueError(f"demos[{i}][{key!r}]: expected shape [{t}, 3], got {np.asarray(demo[key]).shape}")
+            for key in (*LOW_DIM_KEYS, *IMAGE_KEYS, *POINT_KEYS):
                 if key in demo:
                     arr = np.asarray(demo[key])
                     if arr.shape[0] != t:
                         raise ValueError(f"demos[{i}][{key!r}]: {arr.shape[0]} rows, expected {t}")
                     if key in IMAGE_KEYS:
                         obs.create_dataset(key, data=arr.astype(np.uint8), compression="gzip", compression_opts=4)
+                    elif key in POINT_KEYS:
+                        obs.create_dataset(key, data=arr.astype(np.float32))
                     else:
                         obs.create_dataset(key, data=arr.astype(np.float64))
             if "ee_pos" in demo and "ee_ori" in demo:
@@ -277,11 +289,12 @@ def write_libero_demos(
     return path
 
 
-def record_step(env: Any, buffer: dict[str, list[np.ndarray]]) -> None:
+def record_step(env: Any, buffer: dict[str, list[np.ndarray]], points: tuple[str, str] | None = None) -> None:
     """Append the env's current raw observation and state to ``buffer`` (official layout keys).
 
     ``env`` is a :class:`~envs.libero.env.LiberoEnv`; call before each action, as LIBERO's
-    dataset script pairs obs_t with action_t.
+    dataset script pairs obs_t with action_t. ``points``: (object, goal) names whose world
+    positions are appended as ``target_pos`` / ``goal_pos`` (privileged grounding labels).
     """
     from envs.libero.conventions import quat2axisangle
 
@@ -294,3 +307,6 @@ def record_step(env: Any, buffer: dict[str, list[np.ndarray]]) -> None:
     buffer.setdefault("gripper_states", []).append(np.asarray(raw["robot0_gripper_qpos"], dtype=np.float64))
     buffer.setdefault("joint_states", []).append(np.asarray(raw["robot0_joint_pos"], dtype=np.float64))
     buffer.setdefault("states", []).append(env.sim_state())
+    if points is not None:
+        for key, name in zip(POINT_KEYS, points):
+            buffer.setdefault(key, []).append(np.asarray(env.object_position(name), dtype=np.float32))
