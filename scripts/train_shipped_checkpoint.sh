@@ -193,17 +193,18 @@ with_data2() {  # stage 2b/2d arguments -> the same on $DATA plus $DATA2, withou
 HEAD_F="$(with_data2 $(head_args "$PRE_F" "$HEAD_WORK/f" 0.5 11 50 "$HEAD_F_STEPS")) --lr 0.0005 --lr-schedule cosine --diagnose-every 1000"
 # shellcheck disable=SC2086
 ACT_G="$(with_data2 $(act_args "$HEAD_WORK/f" "$HEAD_WORK/g" "$ACT_G_STEPS")) --lr 0.0003 --lr-schedule cosine --diagnose-every 1000 --full-mask-fraction $ACT_FULL_MASK"
+train_stage() {  # $1: output folder, then `vla` arguments: trains (resuming) unless $1 holds a model; WORK=$1
+    local out=$1; shift
+    if [ ! -f "$out/model.safetensors" ]; then
+        OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli "$@" --resume
+    fi
+    WORK=$out
+}
+# shellcheck disable=SC2086
 if [ "$HEAD_STEPS" -gt 0 ]; then
     echo "[$(date -u +%FT%TZ)] stage 2b: spatial grounding head on the frozen model -> $HEAD_WORK/{a,b}"
-    for stage in A B; do
-        out=$HEAD_WORK/a; cmd=$HEAD_A
-        [ "$stage" = B ] && { out=$HEAD_WORK/b; cmd=$HEAD_B; }
-        if [ ! -f "$out/model.safetensors" ]; then
-            # shellcheck disable=SC2086
-            OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli $cmd --resume
-        fi
-    done
-    WORK=$HEAD_WORK/b
+    train_stage "$HEAD_WORK/a" $HEAD_A
+    train_stage "$HEAD_WORK/b" $HEAD_B
     for r in $(seq 1 "$ROUNDS"); do
         echo "[$(date -u +%FT%TZ)] stage 2c, round $r: rollouts of $WORK -> $ROLL/r$r, head -> $HEAD_WORK/c$r"
         pids=()
@@ -216,41 +217,21 @@ if [ "$HEAD_STEPS" -gt 0 ]; then
             fi
         done
         for pid in "${pids[@]}"; do wait "$pid"; done
-        if [ ! -f "$HEAD_WORK/c$r/model.safetensors" ]; then
-            # shellcheck disable=SC2086
-            OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli ${HEAD_C[$((r - 1))]} --resume
-        fi
-        WORK=$HEAD_WORK/c$r
+        train_stage "$HEAD_WORK/c$r" ${HEAD_C[$((r - 1))]}
     done
     if [ "$ACT_STEPS" -gt 0 ]; then
         echo "[$(date -u +%FT%TZ)] stage 2d: action model on the head's own points -> $HEAD_WORK/d"
-        if [ ! -f "$HEAD_WORK/d/model.safetensors" ]; then
-            # shellcheck disable=SC2086
-            OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli $ACT --resume
-        fi
-        WORK=$HEAD_WORK/d
+        train_stage "$HEAD_WORK/d" $ACT
         if [ "$ACT_E_STEPS" -gt 0 ]; then
             echo "[$(date -u +%FT%TZ)] stage 2e: one-pass fine-tune (all-masked rows) -> $HEAD_WORK/e"
-            if [ ! -f "$HEAD_WORK/e/model.safetensors" ]; then
-                # shellcheck disable=SC2086
-                OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli $ACT_E --resume
-            fi
-            WORK=$HEAD_WORK/e
+            train_stage "$HEAD_WORK/e" $ACT_E
         fi
         if [ "$EXTRA_DEMOS_PER_TASK" -gt 0 ] && [ "$HEAD_F_STEPS" -gt 0 ]; then
             echo "[$(date -u +%FT%TZ)] stage 2f: the head on $DATA and $DATA2 -> $HEAD_WORK/f"
-            if [ ! -f "$HEAD_WORK/f/model.safetensors" ]; then
-                # shellcheck disable=SC2086
-                OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli $HEAD_F --resume
-            fi
-            WORK=$HEAD_WORK/f
+            train_stage "$HEAD_WORK/f" $HEAD_F
             if [ "$ACT_G_STEPS" -gt 0 ]; then
                 echo "[$(date -u +%FT%TZ)] stage 2g: the action model on $DATA and $DATA2 -> $HEAD_WORK/g"
-                if [ ! -f "$HEAD_WORK/g/model.safetensors" ]; then
-                    # shellcheck disable=SC2086
-                    OMP_NUM_THREADS=1 "$(dirname "$PY")/torchrun" --standalone --nproc_per_node "$NPROC" -m vla.cli $ACT_G --resume
-                fi
-                WORK=$HEAD_WORK/g
+                train_stage "$HEAD_WORK/g" $ACT_G
             fi
         fi
     fi
