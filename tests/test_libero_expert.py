@@ -23,6 +23,7 @@ def test_collect_then_replay_reproduces_success(tmp_path, capsys):
     report = json.loads(capsys.readouterr().out)
     assert rc == 0
     assert report["kept"] == 1, report
+    assert json.loads((tmp_path / "summary.json").read_text()) == report  # what scripts check for
     path = report["tasks"][0]["file"]
     with LiberoDemoFile(path) as f:
         assert f.instruction == "pick up the alphabet soup and place it in the basket"

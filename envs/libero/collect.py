@@ -5,9 +5,9 @@ seeds disjoint from the evaluation seeds, the evaluation initial states are neve
 takes the protocol's wait steps (not recorded), then records (obs_t, action_t) until the goal
 holds; only successful episodes are kept. Each step also records the instructed object's and
 the basket's world positions (``obs/target_pos``, ``obs/goal_pos``: training labels for a
-grounding head, as in the tabletop demos). One file per task:
-``OUT/<suite>/<task>_demo.hdf5`` (LIBERO's naming), readable by
-:class:`~envs.libero.demos.LiberoDemoFile`.
+grounding head, as in the tabletop demos). One file per task,
+``OUT/<suite>/<task>_demo.hdf5`` (LIBERO's naming, readable by
+:class:`~envs.libero.demos.LiberoDemoFile`), and the report in ``OUT/summary.json``.
 
     python -m envs.libero.collect --suite libero_object --episodes-per-task 2 --out data/libero
 """
@@ -146,6 +146,9 @@ def collect(
             bar.close()
     report["kept"] = sum(t["kept"] for t in report["tasks"])
     report["attempts"] = sum(t["attempts"] for t in report["tasks"])
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "summary.json"), "w") as f:  # as the tabletop collector writes it
+        json.dump(report, f, indent=2)
     return report
 
 
