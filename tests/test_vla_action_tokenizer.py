@@ -39,6 +39,23 @@ def test_q99_bounds_map_to_edges(actions: np.ndarray) -> None:
     np.testing.assert_allclose(z, [[-1] * 7, [1] * 7], atol=1e-12)
 
 
+@pytest.mark.parametrize("normalization", ["q99", "mean_std"])
+@pytest.mark.parametrize("n_bins", [256, 32])
+def test_constant_dimension_decodes_to_its_constant(actions: np.ndarray, normalization: str, n_bins: int) -> None:
+    # LIBERO demos hold the orientation: rotation actions are always 0. Every bin must decode to 0
+    # there (the bin holding 0 has centre 1/n_bins: a steady rotation command if passed through)
+    a = actions.copy()
+    a[:, 3:6] = [0.0, 0.0, 0.25]
+    tok = ActionTokenizer.fit(a, n_bins=n_bins, normalization=normalization)
+    np.testing.assert_array_equal(tok.normalize(a)[:, 3:6], 0.0)
+    for bins in (tok.to_bins(a), np.zeros((5, 7), np.int64), np.full((5, 7), n_bins - 1)):
+        np.testing.assert_array_equal(tok.from_bins(bins)[:, 3:6], np.broadcast_to([0.0, 0.0, 0.25], (len(bins), 3)))
+    z = np.random.default_rng(1).uniform(-1, 1, size=(50, 7))
+    back = tok.denormalize(z)
+    np.testing.assert_array_equal(back[:, 3:6], np.broadcast_to([0.0, 0.0, 0.25], (50, 3)))
+    np.testing.assert_allclose(back[:, :3], z[:, :3] * tok._scale[:3] + tok._center[:3])  # the others as before
+
+
 def test_binary_gripper(actions: np.ndarray) -> None:
     tok = ActionTokenizer.fit(actions, n_bins=64, binary_gripper=True)
     bins = tok.to_bins(actions)

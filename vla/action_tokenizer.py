@@ -61,7 +61,11 @@ class ActionTokenizer:
             self._scale = 3 * self._arr["std"]
         else:
             raise ValueError(f"normalization: expected 'q99' or 'mean_std', got {self.normalization!r}")
-        self._scale = np.where(self._scale < 1e-8, 1.0, self._scale)  # constant dimension
+        # a constant dimension (e.g. LIBERO's held orientation: rotation always 0) normalizes to 0 and
+        # decodes to its constant exactly: the bin holding 0 has centre +1/n_bins, which would
+        # otherwise become a steady rotation command of that size on every step
+        self._constant = self._scale < 1e-8
+        self._scale = np.where(self._constant, 1.0, self._scale)
         self.edges = np.linspace(-1.0, 1.0, self.n_bins + 1)
         self.centers = (self.edges[:-1] + self.edges[1:]) / 2
 
@@ -98,6 +102,7 @@ class ActionTokenizer:
         """[-1, 1] -> env units."""
         z = np.clip(self._check(z), -1.0, 1.0)
         out = z * self._scale + self._center
+        out[..., self._constant] = self._center[self._constant]
         if self.binary_gripper:
             out[..., -1] = np.where(z[..., -1] > 0, 1.0, -1.0)
         return out
